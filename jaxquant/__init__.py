@@ -1,0 +1,35 @@
+"""jaxquant: colour quantization and image compression by Stochastic Quantization in JAX."""
+
+from jaxquant import losses, seeding
+from jaxquant._quantize import QuantizeResult, Status, kmeans, paper_options, quantize
+from jaxquant._solver import (
+    OPTIMIZERS,
+    SQState,
+    assign,
+    lloyd_step,
+    make_optimizer,
+    sq_fit,
+    sq_step,
+)
+from jaxquant.io import load_image, save_png
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "OPTIMIZERS",
+    "QuantizeResult",
+    "SQState",
+    "Status",
+    "assign",
+    "kmeans",
+    "lloyd_step",
+    "load_image",
+    "losses",
+    "make_optimizer",
+    "paper_options",
+    "quantize",
+    "save_png",
+    "seeding",
+    "sq_fit",
+    "sq_step",
+]

@@ -1,0 +1,342 @@
+"""How to iterate: SQ steps under any optax optimizer, Lloyd steps, chunked assignment.
+
+Everything here works on a weighted set of colours ``(colours (n, c), weights (n,))`` on
+the ``[0, 1]`` scale, padded to a fixed size with zero weights, so that one compiled
+program serves every image whose distinct-colour count falls in the same bucket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxquant.losses import Loss
+from jaxquant.seeding import _sample_index
+
+__all__ = [
+    "OPTIMIZERS",
+    "SQState",
+    "assign",
+    "default_learning_rate",
+    "lloyd_step",
+    "make_optimizer",
+    "sq_fit",
+    "sq_step",
+]
+
+# name -> (optax factory taking a learning rate or schedule, base learning rate, whether
+# the base rate is multiplied by k). Plain and momentum SGD see gradients of size ~1/k per
+# colour (each colour gets ~1/k of a batch), so their rate grows with k; the adaptive
+# methods normalise the gradient and need no such factor. Tuned in benchmarks/tune.py.
+_OPTIMIZERS: dict[str, tuple[Callable[..., optax.GradientTransformation], float, bool]] = {
+    "sgd": (optax.sgd, 0.4, True),
+    "momentum": (lambda lr: optax.sgd(lr, momentum=0.9), 0.04, True),
+    "nesterov": (lambda lr: optax.sgd(lr, momentum=0.9, nesterov=True), 0.04, True),
+    "adagrad": (optax.adagrad, 0.05, False),
+    "rmsprop": (optax.rmsprop, 0.005, False),
+    "adam": (optax.adam, 0.02, False),
+}
+OPTIMIZERS: tuple[str, ...] = tuple(_OPTIMIZERS)
+"""Names of the built-in optimizers."""
+
+# The default schedule decays the rate geometrically to this fraction of its start: the
+# steps shrink (as SQ's convergence theorem asks, sum rho = inf, sum rho^2 < inf in the
+# limit) while the first steps still move colours across the cube.
+_FINAL_LR_FRACTION = 0.01
+
+
+def default_learning_rate(optimizer: str, k: int) -> float:
+    """The tuned starting learning rate of a built-in optimizer for ``k`` colours."""
+    _, base, per_k = _lookup(optimizer)
+    return base * k if per_k else base
+
+
+def _lookup(name: str):
+    try:
+        return _OPTIMIZERS[name]
+    except KeyError:
+        valid = ", ".join(OPTIMIZERS)
+        raise ValueError(f"unknown optimizer {name!r}; valid names: {valid}") from None
+
+
+def make_optimizer(
+    name: str, learning_rate: float | jax.Array, num_steps: int
+) -> optax.GradientTransformation:
+    """A built-in optimizer with its default schedule.
+
+    The rate decays exponentially from ``learning_rate`` to 1% of it over ``num_steps``.
+    ``learning_rate`` may be a traced value, so sweeping it recompiles nothing.
+
+    Args:
+      name: one of :data:`OPTIMIZERS`.
+      learning_rate: the starting rate (colours are on the ``[0, 1]`` scale).
+      num_steps: the length of the run.
+
+    Returns:
+      An ``optax.GradientTransformation``.
+    """
+    factory, _, _ = _lookup(name)
+    decay = _FINAL_LR_FRACTION ** (1.0 / max(num_steps, 1))
+    return factory(lambda count: learning_rate * decay**count)
+
+
+class SQState(NamedTuple):
+    """State of the SQ loop.
+
+    Attributes:
+      palette: ``(k, c)`` current palette on the ``[0, 1]`` scale.
+      opt_state: the optax optimizer state (per palette colour: a ``(k, c)`` pytree).
+      ema: exponential moving average of the minibatch loss (for early stopping).
+      ema_checkpoint: ``ema`` at the last convergence check.
+      done: whether the tolerance test has stopped the run.
+      num_steps: steps actually taken.
+    """
+
+    palette: jax.Array
+    opt_state: optax.OptState
+    ema: jax.Array
+    ema_checkpoint: jax.Array
+    done: jax.Array
+    num_steps: jax.Array
+
+
+_EMA_DECAY = 0.9
+_CHECK_EVERY = 20
+
+
+def sq_step(
+    state: SQState,
+    key: jax.Array,
+    colours: jax.Array,
+    weights: jax.Array,
+    *,
+    loss: Loss,
+    optimizer: optax.GradientTransformation,
+    batch_size: int,
+    tol: float = 0.0,
+) -> tuple[SQState, jax.Array]:
+    """One Stochastic Quantization step.
+
+    Draws ``batch_size`` pixels from the weighted colours (with replacement, probability
+    by weight), takes the gradient of ``loss`` at the current palette (only each sampled
+    pixel's nearest colour moves), applies the optimizer's update and projects the
+    palette back onto the colour cube ``[0, 1]^c``.
+
+    Args:
+      state: the current :class:`SQState`.
+      key: a PRNG key for this step's minibatch.
+      colours: ``(n, c)`` colours on ``[0, 1]``.
+      weights: ``(n,)`` non-negative weights (pixel counts; 0 for padding).
+      loss: the objective.
+      optimizer: the optax transformation.
+      batch_size: pixels per step.
+      tol: relative decrease of the smoothed loss per 20 steps below which the run
+        stops (0 disables the test).
+
+    Returns:
+      ``(new_state, minibatch_loss)``.
+    """
+    batch = colours[_sample_index(key, weights, (batch_size,))]
+    value, grad = jax.value_and_grad(loss)(state.palette, batch)
+    updates, opt_state = optimizer.update(grad, state.opt_state, state.palette)
+    palette = jnp.clip(optax.apply_updates(state.palette, updates), 0.0, 1.0)
+    n = state.num_steps + 1
+    ema = jnp.where(state.num_steps == 0, value, _EMA_DECAY * state.ema + (1 - _EMA_DECAY) * value)
+    check = (n % _CHECK_EVERY) == 0
+    stalled = (state.ema_checkpoint - ema) <= tol * jnp.abs(ema)
+    done = check & (n > _CHECK_EVERY) & stalled & (tol > 0)
+    checkpoint = jnp.where(check, ema, state.ema_checkpoint)
+    return SQState(palette, opt_state, ema, checkpoint, done, n), value
+
+
+def sq_fit(
+    key: jax.Array,
+    palette: jax.Array,
+    colours: jax.Array,
+    weights: jax.Array,
+    *,
+    loss: Loss,
+    optimizer: optax.GradientTransformation,
+    num_steps: int,
+    batch_size: int,
+    tol: float = 0.0,
+) -> tuple[SQState, jax.Array]:
+    """Run :func:`sq_step` ``num_steps`` times in ``lax.scan``.
+
+    With ``tol > 0`` the steps after convergence are skipped (``lax.cond``) and the loss
+    trace repeats the last value; ``state.num_steps`` says how many ran.
+
+    Returns:
+      ``(final_state, losses)`` with ``losses`` of shape ``(num_steps,)``.
+    """
+    dtype = palette.dtype
+    state = SQState(
+        palette=palette,
+        opt_state=optimizer.init(palette),
+        ema=jnp.zeros((), dtype),
+        ema_checkpoint=jnp.full((), jnp.inf, dtype),
+        done=jnp.zeros((), bool),
+        num_steps=jnp.zeros((), jnp.int32),
+    )
+
+    def step(state, step_key):
+        return sq_step(
+            state, step_key, colours, weights,
+            loss=loss, optimizer=optimizer, batch_size=batch_size, tol=tol,
+        )
+
+    def maybe_step(state, step_key):
+        return jax.lax.cond(state.done, lambda s, _: (s, s.ema), step, state, step_key)
+
+    keys = jax.random.split(key, num_steps)
+    return jax.lax.scan(maybe_step if tol > 0 else step, state, keys)
+
+
+def _chunks(x: jax.Array, chunk: int) -> jax.Array:
+    return x.reshape((x.shape[0] // chunk, chunk) + x.shape[1:])
+
+
+def _chunk_size(n: int, chunk: int) -> int:
+    chunk = min(chunk, n)
+    while n % chunk:
+        chunk //= 2
+    return max(chunk, 1)
+
+
+def assign(
+    pixels: jax.Array, palette: jax.Array, *, chunk_size: int = 4096
+) -> tuple[jax.Array, jax.Array]:
+    """Exact nearest palette colour of every pixel, in memory-bounded chunks.
+
+    Memory is ``O(chunk_size · k)`` whatever the number of pixels. Ties go to the lowest
+    index. Integer inputs (e.g. uint8 pixels and a uint8 palette) use exact integer
+    arithmetic, packing distance and index into one int32 so that a single vectorised
+    min-reduction finds both; floats use an exact two-pass min.
+
+    Args:
+      pixels: ``(n, c)`` colours, integer or float.
+      palette: ``(k, c)`` colours of the same kind.
+      chunk_size: rows per chunk; ``n`` is processed in chunks of the largest power-of-2
+        fraction of it that divides ``n``.
+
+    Returns:
+      ``(indices, sq_dist)`` of shape ``(n,)``: int32 indices and squared distances
+      (int32 for integer inputs, float otherwise).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> idx, d = assign(jnp.array([[0, 0, 0], [250, 250, 250]], jnp.uint8),
+      ...                 jnp.array([[255, 255, 255], [1, 2, 3]], jnp.uint8))
+      >>> idx.tolist(), d.tolist()
+      ([1, 0], [14, 75])
+    """
+    n, c = pixels.shape
+    k = palette.shape[0]
+    integer = jnp.issubdtype(pixels.dtype, jnp.integer) and jnp.issubdtype(
+        palette.dtype, jnp.integer
+    )
+    index_bits = max(int(k - 1).bit_length(), 1)
+    max_value = 255 if integer and pixels.dtype.itemsize == 1 else None
+    # Packing needs distance bits + index bits <= 31: true for 8-bit colours up to 2^13.
+    packed = integer and max_value is not None and (c * 255**2).bit_length() + index_bits <= 31
+    if n == 0:
+        return jnp.zeros((0,), jnp.int32), jnp.zeros((0,), jnp.int32 if integer else pixels.dtype)
+    chunk = _chunk_size(n, chunk_size)
+    iota = jnp.arange(k, dtype=jnp.int32)[None, :]
+
+    if packed:
+        y = palette.astype(jnp.int32)
+
+        def body(xc):
+            xc = xc.astype(jnp.int32)
+            d = sum((xc[:, None, j] - y[None, :, j]) ** 2 for j in range(c))
+            p = jnp.min((d << index_bits) | iota, axis=1)
+            return p & ((1 << index_bits) - 1), p >> index_bits
+
+    else:
+        dtype = jnp.promote_types(pixels.dtype, palette.dtype)
+        if jnp.issubdtype(dtype, jnp.integer):
+            dtype = jnp.int64 if jax.config.jax_enable_x64 else jnp.float32
+        y = palette.astype(dtype)
+
+        def body(xc):
+            xc = xc.astype(dtype)
+            d = sum((xc[:, None, j] - y[None, :, j]) ** 2 for j in range(c))
+            m = jnp.min(d, axis=1)
+            # Second pass: the lowest index attaining the minimum (an int min-reduce,
+            # which vectorises where argmin's (value, index) reduction does not).
+            idx = jnp.min(jnp.where(d <= m[:, None], iota, k), axis=1)
+            return idx, m
+
+    idx, dist = jax.lax.map(body, _chunks(pixels, chunk))
+    return idx.reshape(n), dist.reshape(n)
+
+
+def lloyd_step(
+    palette: jax.Array, colours: jax.Array, weights: jax.Array, *, chunk_size: int = 4096
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """One exact Lloyd (k-means) iteration on weighted colours.
+
+    Every colour is assigned to its nearest palette entry, and each entry moves to the
+    weighted mean of its colours; an entry with no colours stays where it is. Never
+    increases the squared loss.
+
+    Args:
+      palette: ``(k, c)`` float palette.
+      colours: ``(n, c)`` float colours.
+      weights: ``(n,)`` non-negative weights.
+      chunk_size: rows per assignment chunk.
+
+    Returns:
+      ``(new_palette, loss_before, counts)``: the loss (weighted mean squared distance) of
+      the palette it started from, and the weight each entry received.
+    """
+    idx, dist = assign(colours, palette, chunk_size=chunk_size)
+    k = palette.shape[0]
+    w = weights.astype(palette.dtype)
+    sums = jax.ops.segment_sum(w[:, None] * colours, idx, num_segments=k)
+    counts = jax.ops.segment_sum(w, idx, num_segments=k)
+    new = jnp.where(counts[:, None] > 0, sums / jnp.maximum(counts, 1e-30)[:, None], palette)
+    loss = jnp.sum(w * dist) / jnp.maximum(jnp.sum(w), 1e-30)
+    return new, loss, counts
+
+
+def lloyd(
+    palette: jax.Array,
+    colours: jax.Array,
+    weights: jax.Array,
+    *,
+    num_steps: int,
+    tol: float = 0.0,
+    chunk_size: int = 4096,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``num_steps`` Lloyd iterations in ``lax.scan``, stopping early on ``tol``.
+
+    Iteration stops (the remaining ones are skipped) once the loss falls by less than
+    ``tol`` relative to its value, as scikit-learn's ``tol`` does on centre shifts.
+
+    Returns:
+      ``(palette, losses, steps_run)``; ``losses[i]`` is the loss before step ``i``.
+    """
+
+    def step(carry, _):
+        palette, prev, done, n = carry
+
+        def run(palette):
+            new, value, _ = lloyd_step(palette, colours, weights, chunk_size=chunk_size)
+            return new, value
+
+        def skip(palette):
+            return palette, prev
+
+        new, value = jax.lax.cond(done, skip, run, palette) if tol > 0 else run(palette)
+        stalled = (prev - value) <= tol * value
+        return (new, value, done | ((tol > 0) & stalled), n + (~done).astype(jnp.int32)), value
+
+    init = (palette, jnp.full((), jnp.inf, palette.dtype), jnp.zeros((), bool), jnp.int32(0))
+    (palette, _, _, n), losses = jax.lax.scan(step, init, None, length=num_steps)
+    return palette, losses, n
