@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxquant.losses import Loss
-from jaxquant.seeding import _sample_index
+from jaxquant.losses import Loss, squared_distances
+from jaxquant.seeding import _sample_from_cdf
 
 __all__ = [
     "OPTIMIZERS",
@@ -28,17 +28,18 @@ __all__ = [
     "sq_step",
 ]
 
-# name -> (optax factory taking a learning rate or schedule, base learning rate, whether
-# the base rate is multiplied by k). Plain and momentum SGD see gradients of size ~1/k per
-# colour (each colour gets ~1/k of a batch), so their rate grows with k; the adaptive
-# methods normalise the gradient and need no such factor. Tuned in benchmarks/tune.py.
+# name -> (optax factory taking a learning rate or schedule, base learning rate at k=16,
+# whether the rate scales like k). Plain and momentum SGD see gradients of size ~1/k per
+# colour (each colour gets ~1/k of a batch), so their rate grows like k. The adaptive
+# methods normalise the gradient, so their rate is a distance in colour space: it shrinks
+# like the spacing of k colours in 3-D, k^(-1/3). Tuned by benchmarks/tune.py.
 _OPTIMIZERS: dict[str, tuple[Callable[..., optax.GradientTransformation], float, bool]] = {
     "sgd": (optax.sgd, 0.4, True),
     "momentum": (lambda lr: optax.sgd(lr, momentum=0.9), 0.04, True),
     "nesterov": (lambda lr: optax.sgd(lr, momentum=0.9, nesterov=True), 0.04, True),
     "adagrad": (optax.adagrad, 0.05, False),
     "rmsprop": (optax.rmsprop, 0.005, False),
-    "adam": (optax.adam, 0.02, False),
+    "adam": (optax.adam, 0.04, False),
 }
 OPTIMIZERS: tuple[str, ...] = tuple(_OPTIMIZERS)
 """Names of the built-in optimizers."""
@@ -52,7 +53,7 @@ _FINAL_LR_FRACTION = 0.01
 def default_learning_rate(optimizer: str, k: int) -> float:
     """The tuned starting learning rate of a built-in optimizer for ``k`` colours."""
     _, base, per_k = _lookup(optimizer)
-    return base * k if per_k else base
+    return base * k / 16 if per_k else base * (16 / k) ** (1 / 3)
 
 
 def _lookup(name: str):
@@ -81,7 +82,7 @@ def make_optimizer(
     """
     factory, _, _ = _lookup(name)
     decay = _FINAL_LR_FRACTION ** (1.0 / max(num_steps, 1))
-    return factory(lambda count: learning_rate * decay**count)
+    return factory(lambda count: learning_rate * decay ** jnp.asarray(count, jnp.float32))
 
 
 class SQState(NamedTuple):
@@ -112,7 +113,7 @@ def sq_step(
     state: SQState,
     key: jax.Array,
     colours: jax.Array,
-    weights: jax.Array,
+    cdf: jax.Array,
     *,
     loss: Loss,
     optimizer: optax.GradientTransformation,
@@ -130,7 +131,8 @@ def sq_step(
       state: the current :class:`SQState`.
       key: a PRNG key for this step's minibatch.
       colours: ``(n, c)`` colours on ``[0, 1]``.
-      weights: ``(n,)`` non-negative weights (pixel counts; 0 for padding).
+      cdf: ``(n,)`` cumulative sum of the colours' non-negative weights (pixel counts;
+        0 for padding), computed once per fit: ``jnp.cumsum(weights)``.
       loss: the objective.
       optimizer: the optax transformation.
       batch_size: pixels per step.
@@ -140,9 +142,12 @@ def sq_step(
     Returns:
       ``(new_state, minibatch_loss)``.
     """
-    batch = colours[_sample_index(key, weights, (batch_size,))]
+    batch = colours[_sample_from_cdf(key, cdf, (batch_size,))]
     value, grad = jax.value_and_grad(loss)(state.palette, batch)
-    updates, opt_state = optimizer.update(grad, state.opt_state, state.palette)
+    # Some optax transforms (adam's bias correction: float ** int32) are not clean under
+    # jax_numpy_dtype_promotion="strict"; keep a user's strict mode from breaking them.
+    with jax.numpy_dtype_promotion("standard"):
+        updates, opt_state = optimizer.update(grad, state.opt_state, state.palette)
     palette = jnp.clip(optax.apply_updates(state.palette, updates), 0.0, 1.0)
     n = state.num_steps + 1
     ema = jnp.where(state.num_steps == 0, value, _EMA_DECAY * state.ema + (1 - _EMA_DECAY) * value)
@@ -183,10 +188,18 @@ def sq_fit(
         num_steps=jnp.zeros((), jnp.int32),
     )
 
+    cdf = jnp.cumsum(weights.astype(dtype))
+
     def step(state, step_key):
         return sq_step(
-            state, step_key, colours, weights,
-            loss=loss, optimizer=optimizer, batch_size=batch_size, tol=tol,
+            state,
+            step_key,
+            colours,
+            cdf,
+            loss=loss,
+            optimizer=optimizer,
+            batch_size=batch_size,
+            tol=tol,
         )
 
     def maybe_step(state, step_key):
@@ -265,7 +278,7 @@ def assign(
 
         def body(xc):
             xc = xc.astype(dtype)
-            d = sum((xc[:, None, j] - y[None, :, j]) ** 2 for j in range(c))
+            d = squared_distances(xc, y)
             m = jnp.min(d, axis=1)
             # Second pass: the lowest index attaining the minimum (an int min-reduce,
             # which vectorises where argmin's (value, index) reduction does not).

@@ -58,17 +58,21 @@ def squared_distances(pixels: jax.Array, palette: jax.Array) -> jax.Array:
       >>> squared_distances(jnp.array([[0.0, 0.0]]), jnp.array([[3.0, 4.0], [0.0, 1.0]]))
       Array([[25.,  1.]], dtype=float32)
     """
-    # The expanded form |x|^2 - 2xy + |y|^2 is cheaper but cancels catastrophically for
-    # near-equal colours; with c <= 4 channels the direct form costs about the same.
-    diff = pixels[:, None, :] - palette[None, :, :]
-    return jnp.sum(diff * diff, axis=-1)
+    # The expanded form |x|^2 - 2xy + |y|^2 cancels catastrophically for near-equal
+    # colours. The direct form, summed channel by channel, is as fast and exact; a sum
+    # over a minor axis of size 3 is ~5x slower on XLA:CPU.
+    c = pixels.shape[-1]
+    return sum((pixels[:, None, j] - palette[None, :, j]) ** 2 for j in range(c))
 
 
 def nearest(pixels: jax.Array, palette: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Index of and squared distance to each pixel's nearest palette colour.
 
-    Ties go to the lowest index. This materialises an ``(n, k)`` array; for whole images
-    :func:`jaxquant.assign` works in memory-bounded chunks.
+    Ties go to the lowest index. The index is found without gradient; the distance is
+    recomputed from the chosen colour, so it is differentiable in both arguments and its
+    gradient reaches only the nearest colour (SQ's generalised gradient). This
+    materialises an ``(n, k)`` array; for whole images :func:`jaxquant.assign` works in
+    memory-bounded chunks.
 
     Args:
       pixels: ``(n, c)`` colours.
@@ -76,10 +80,46 @@ def nearest(pixels: jax.Array, palette: jax.Array) -> tuple[jax.Array, jax.Array
 
     Returns:
       ``(indices, sq_dist)``, both of shape ``(n,)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> idx, d = nearest(jnp.array([[0.0], [0.9]]), jnp.array([[1.0], [0.1]]))
+      >>> idx.tolist(), [round(float(v), 4) for v in d]
+      ([1, 0], [0.01, 0.01])
     """
-    d = squared_distances(pixels, palette)
-    idx = jnp.argmin(d, axis=1)
-    return idx, jnp.take_along_axis(d, idx[:, None], axis=1)[:, 0]
+    p, y = jax.lax.stop_gradient(pixels), jax.lax.stop_gradient(palette)
+    d = squared_distances(p, y)
+    m = jnp.min(d, axis=1)
+    # Lowest index attaining the minimum: an integer min-reduction, which XLA vectorises
+    # where argmin's (value, index) reduction does not (about 4x faster on CPU).
+    iota = jnp.arange(palette.shape[0], dtype=jnp.int32)[None, :]
+    idx = jnp.min(jnp.where(d <= m[:, None], iota, palette.shape[0]), axis=1)
+    diff = pixels - palette[idx]
+    return idx, jnp.sum(diff * diff, axis=-1)
+
+
+def _nearest_index_fast(pixels: jax.Array, palette: jax.Array) -> jax.Array:
+    """Nearest colour index in one vectorised pass (no gradient).
+
+    Packs each non-negative float32 distance with its index into the low 8 bits of
+    one int32, so one integer min-reduction returns the index. Candidates whose
+    distances agree to a relative 2^-15 count as tied (lowest index wins): immaterial
+    for a stochastic gradient, twice as fast as the exact two-pass search.
+    """
+    k = palette.shape[0]
+    p, y = jax.lax.stop_gradient(pixels), jax.lax.stop_gradient(palette)
+    if k > 256 or p.dtype != jnp.float32:
+        return nearest(p, y)[0]
+    d = squared_distances(p, y)
+    bits = jax.lax.bitcast_convert_type(d, jnp.int32) & ~0xFF
+    return jnp.min(bits | jnp.arange(k, dtype=jnp.int32)[None, :], axis=1) & 0xFF
+
+
+def _nearest_sq(pixels: jax.Array, palette: jax.Array) -> jax.Array:
+    """Squared distance to the nearest colour, differentiable through that colour only."""
+    idx = _nearest_index_fast(pixels, palette)
+    diff = pixels - palette[idx]
+    return jnp.sum(diff * diff, axis=-1)
 
 
 def _weighted_mean(values: jax.Array, weights: jax.Array | None) -> jax.Array:
@@ -99,7 +139,6 @@ def _safe_pow(sq: jax.Array, half_rank: float) -> jax.Array:
     return jnp.where(positive, safe**half_rank, 0.0)
 
 
-@functools.cache
 def make_power_loss(rank: float = 2.0) -> Loss:
     """The SQ transport objective with distance raised to ``rank``.
 
@@ -127,14 +166,21 @@ def make_power_loss(rank: float = 2.0) -> Loss:
     rank = float(rank)
     if not rank >= 1.0:
         raise ValueError(f"rank must be a number >= 1, got {rank!r}")
+    return _power_loss(rank)
+
+
+@functools.cache
+def _power_loss(rank: float) -> Loss:
     half = rank / 2.0
 
     def power_loss(
         palette: jax.Array, pixels: jax.Array, weights: jax.Array | None = None
     ) -> jax.Array:
-        sq = jnp.min(squared_distances(pixels, palette), axis=1)
-        return _weighted_mean(_safe_pow(sq, half), weights)
+        return _weighted_mean(_safe_pow(_nearest_sq(pixels, palette), half), weights)
 
+    power_loss.__doc__ = (
+        f"Weighted mean of distance^{rank:g} to the nearest colour (see make_power_loss)."
+    )
     power_loss.__name__ = f"power_loss_r{rank:g}"
     power_loss.__qualname__ = power_loss.__name__
     power_loss.rank = rank  # type: ignore[attr-defined]
@@ -145,7 +191,6 @@ squared_loss: Loss = make_power_loss(2.0)
 """Mean squared distance to the nearest palette colour (k-means' objective)."""
 
 
-@functools.cache
 def make_huber_loss(delta: float = 0.1) -> Loss:
     """A robust loss: Huber's function of the distance to the nearest colour.
 
@@ -162,13 +207,19 @@ def make_huber_loss(delta: float = 0.1) -> Loss:
     delta = float(delta)
     if not delta > 0:
         raise ValueError(f"delta must be > 0, got {delta!r}")
+    return _huber_loss(delta)
+
+
+@functools.cache
+def _huber_loss(delta: float) -> Loss:
 
     def huber(palette: jax.Array, pixels: jax.Array, weights: jax.Array | None = None):
-        sq = jnp.min(squared_distances(pixels, palette), axis=1)
-        dist = jnp.sqrt(jnp.where(sq > 0, sq, 1.0)) * (sq > 0)
+        sq = _nearest_sq(pixels, palette)
+        dist = jnp.where(sq > 0, jnp.sqrt(jnp.where(sq > 0, sq, 1.0)), 0.0)
         per_pixel = jnp.where(dist <= delta, 0.5 * sq, delta * (dist - 0.5 * delta))
         return _weighted_mean(per_pixel, weights)
 
+    huber.__doc__ = f"Weighted mean Huber({delta:g}) distance to the nearest colour."
     huber.__name__ = f"huber_loss_d{delta:g}"
     huber.__qualname__ = huber.__name__
     return huber

@@ -46,11 +46,16 @@ class Initializer(Protocol):
 
 def _sample_index(key: jax.Array, mass: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     """Indices drawn with probability proportional to ``mass`` (inverse CDF, O(log n))."""
-    cdf = jnp.cumsum(mass)
+    return _sample_from_cdf(key, jnp.cumsum(mass), shape)
+
+
+def _sample_from_cdf(key: jax.Array, cdf: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """Indices drawn from the cumulative masses ``cdf`` by binary search."""
     u = jax.random.uniform(key, shape, dtype=cdf.dtype) * cdf[-1]
     # side="right" never returns an index of zero mass: its cdf equals its predecessor's.
-    idx = jnp.searchsorted(cdf, u, side="right")
-    return jnp.clip(idx, 0, mass.shape[0] - 1)
+    # The unrolled binary search is ~2x faster than the default on XLA:CPU.
+    idx = jnp.searchsorted(cdf, u, side="right", method="scan_unrolled")
+    return jnp.clip(idx, 0, cdf.shape[0] - 1)
 
 
 def _as_weights(pixels: jax.Array, weights: jax.Array | None) -> jax.Array:
@@ -121,7 +126,6 @@ def kmeans_plusplus(
     return palette
 
 
-@functools.cache
 def make_kmeans_plusplus(num_local_trials: int | None = None, power: float = 2.0) -> Initializer:
     """A k-means++ :class:`Initializer` with fixed options (cached: same options, same object).
 
@@ -132,7 +136,12 @@ def make_kmeans_plusplus(num_local_trials: int | None = None, power: float = 2.0
     Returns:
       An :class:`Initializer`.
     """
+    trials = None if num_local_trials is None else int(num_local_trials)
+    return _kmeans_plusplus(trials, float(power))
 
+
+@functools.cache
+def _kmeans_plusplus(num_local_trials: int | None, power: float) -> Initializer:
     def init(key, pixels, k, weights=None):
         return kmeans_plusplus(
             key, pixels, k, weights, num_local_trials=num_local_trials, power=power

@@ -1,0 +1,248 @@
+"""Command-line interface: ``jaxquant compress``. Thin: parse, call the library, write, report."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["main"]
+
+PROG = "jaxquant"
+
+
+class UserError(Exception):
+    """An error caused by the user's input: reported on one line, exit code 2."""
+
+
+def _cache_dir(flag: str | None) -> str | None:
+    if flag is not None:
+        return flag or None
+    env = os.environ.get("JAXQUANT_CACHE_DIR")
+    if env is not None:
+        return env or None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "jaxquant", "xla")
+
+
+def _enable_compilation_cache(path: str | None) -> None:
+    """Turn on JAX's persistent compilation cache so a second run starts warm."""
+    if not path:
+        return
+    import jax
+
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return  # an unwritable cache only costs compile time; never fail the run for it
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def _rank(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 1.0:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    from jaxquant._solver import OPTIMIZERS
+    from jaxquant.seeding import INITIALIZERS
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Colour quantization and image compression by Stochastic Quantization.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    c = sub.add_parser(
+        "compress",
+        help="quantize an image to k colours and write an indexed PNG",
+        description="Quantize an image to K colours and write it as an indexed PNG.",
+    )
+    c.add_argument("input", nargs="?", help="input image file (any format Pillow reads)")
+    c.add_argument(
+        "--sample", action="store_true", help="use the built-in sample photograph as input"
+    )
+    c.add_argument(
+        "-k",
+        "--colors",
+        dest="k",
+        type=_positive_int,
+        required=True,
+        help="number of palette colours (1-256 for PNG output)",
+    )
+    c.add_argument("-o", "--output", required=True, help="output PNG path")
+    c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    c.add_argument(
+        "--optimizer", choices=OPTIMIZERS, default="adam", help="SQ optimizer (default adam)"
+    )
+    c.add_argument(
+        "--lr",
+        type=_positive_float,
+        default=None,
+        help="starting learning rate (default: tuned per optimizer)",
+    )
+    c.add_argument(
+        "--steps", type=_non_negative_int, default=None, help="SQ steps (default: tuned)"
+    )
+    c.add_argument(
+        "--batch-size", type=_positive_int, default=None, help="pixels per SQ step (default: tuned)"
+    )
+    c.add_argument(
+        "--rank",
+        type=_rank,
+        default=2.0,
+        help="exponent r of the objective E min|x - y|^r (default 2 = k-means)",
+    )
+    c.add_argument(
+        "--init",
+        choices=sorted(INITIALIZERS),
+        default="kmeans++",
+        help="palette seeding (default kmeans++)",
+    )
+    c.add_argument(
+        "--lloyd-steps",
+        type=_non_negative_int,
+        default=None,
+        help="exact k-means steps after SQ (default: tuned)",
+    )
+    c.add_argument(
+        "--overwrite", action="store_true", help="allow the output to replace the input file"
+    )
+    c.add_argument(
+        "--cache-dir",
+        default=None,
+        help="persistent compilation cache ('' disables; default "
+        "$JAXQUANT_CACHE_DIR or ~/.cache/jaxquant/xla)",
+    )
+    c.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    return parser
+
+
+def _compress(args) -> int:
+    import jax
+
+    import jaxquant
+    from jaxquant.io import ImageReadError, load_image
+
+    if args.sample == (args.input is not None):
+        raise UserError("give exactly one of INPUT or --sample")
+    if args.k > 256:
+        raise UserError(
+            f"-k {args.k}: an indexed PNG holds at most 256 colours; use -k 256 or fewer"
+        )
+    if args.sample:
+        src = resources.files("jaxquant") / "data" / "sample.png"
+        in_path = Path(str(src))
+    else:
+        in_path = Path(args.input)
+    out_path = Path(args.output)
+    if out_path.is_dir():
+        raise UserError(f"{out_path}: is a directory; give an output file name")
+    if not out_path.parent.exists():
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        same = out_path.exists() and os.path.samefile(in_path, out_path)
+    except OSError:
+        same = False
+    if same and not args.overwrite:
+        raise UserError(f"{out_path}: output is the input file; pass --overwrite to replace it")
+
+    try:
+        image = load_image(in_path)
+    except ImageReadError as e:
+        raise UserError(str(e)) from None
+    bytes_in = in_path.stat().st_size
+
+    start = time.perf_counter()
+    try:
+        result = jaxquant.quantize(
+            jax.random.key(args.seed),
+            image,
+            args.k,
+            num_steps=args.steps,
+            batch_size=args.batch_size,
+            optimizer=args.optimizer,
+            learning_rate=args.lr,
+            rank=args.rank,
+            init=args.init,
+            num_lloyd_steps=args.lloyd_steps,
+        )
+    except (ValueError, TypeError, FloatingPointError) as e:
+        raise UserError(f"{in_path}: {e}") from None
+    elapsed = time.perf_counter() - start
+    try:
+        bytes_out = jaxquant.save_png(result, out_path)
+    except OSError as e:
+        raise UserError(f"{out_path}: cannot write ({e.strerror or e})") from None
+    if not args.quiet:
+        h, w = image.shape[:2]
+        used = len(set(map(int, jax.numpy.unique(result.indices))))
+        print(f"{in_path} -> {out_path}")
+        print(f"  size      {w}x{h}, {image.shape[2]} channel(s)")
+        print(f"  palette   {args.k} colours ({used} used)")
+        print(f"  mse       {float(result.mse):.3f}  (0..255 scale, mean over channels)")
+        print(f"  psnr      {float(result.psnr):.2f} dB")
+        print(f"  bytes     {bytes_in:,} -> {bytes_out:,}  (ratio {bytes_in / bytes_out:.2f}x)")
+        print(f"  time      {elapsed:.3f} s")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 2 user error)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _enable_compilation_cache(_cache_dir(args.cache_dir))
+    try:
+        if args.command == "compress":
+            return _compress(args)
+    except UserError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    parser.error(f"unknown command {args.command!r}")  # pragma: no cover
+    return 2  # pragma: no cover
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Test configuration: strict JAX promotion, hypothesis profiles, shared fixtures."""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+# deadline=None: the first example of a shape compiles, which takes seconds.
+settings.register_profile(
+    "default",
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile("ci", parent=settings.get_profile("default"), max_examples=30)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+# Tolerances per dtype: float32 sums over ~1e5 pixels lose ~1e-6 relative per term.
+TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
+
+# One small fit configuration shared by most tests, so they share compiled programs.
+FAST = dict(num_steps=40, batch_size=256)
+
+CQ100 = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cq100", "img")
+
+
+@pytest.fixture(scope="session")
+def photo() -> np.ndarray:
+    """The packaged sample photograph, downscaled to 96x64 (6144 pixels)."""
+    from importlib import resources
+
+    from PIL import Image
+
+    with Image.open(resources.files("jaxquant") / "data" / "sample.png") as im:
+        return np.asarray(im.convert("RGB").resize((96, 64), Image.Resampling.BILINEAR))
+
+
+def blobs(rng: np.random.Generator, centres: np.ndarray, n: int, spread: float) -> np.ndarray:
+    """``n`` uint8 pixels around each centre (rows of ``centres``), clipped to 0..255."""
+    pts = centres[:, None, :] + rng.normal(0, spread, (len(centres), n, centres.shape[1]))
+    return np.clip(np.round(pts), 0, 255).astype(np.uint8).reshape(-1, centres.shape[1])
