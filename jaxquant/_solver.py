@@ -34,11 +34,11 @@ __all__ = [
 # methods normalise the gradient, so their rate is a distance in colour space: it shrinks
 # like the spacing of k colours in 3-D, k^(-1/3). Tuned by benchmarks/tune.py.
 _OPTIMIZERS: dict[str, tuple[Callable[..., optax.GradientTransformation], float, bool]] = {
-    "sgd": (optax.sgd, 0.4, True),
-    "momentum": (lambda lr: optax.sgd(lr, momentum=0.9), 0.04, True),
-    "nesterov": (lambda lr: optax.sgd(lr, momentum=0.9, nesterov=True), 0.04, True),
-    "adagrad": (optax.adagrad, 0.05, False),
-    "rmsprop": (optax.rmsprop, 0.005, False),
+    "sgd": (optax.sgd, 3.2, True),
+    "momentum": (lambda lr: optax.sgd(lr, momentum=0.9), 0.64, True),
+    "nesterov": (lambda lr: optax.sgd(lr, momentum=0.9, nesterov=True), 0.64, True),
+    "adagrad": (optax.adagrad, 1.6, False),
+    "rmsprop": (optax.rmsprop, 0.04, False),
     "adam": (optax.adam, 0.04, False),
 }
 OPTIMIZERS: tuple[str, ...] = tuple(_OPTIMIZERS)
