@@ -102,20 +102,35 @@ class Prepared:
 
     colours: np.ndarray  # (bucket, c) uint8, or float32 in [0, 1]
     weights: np.ndarray  # (bucket,) float32 pixel counts, 0 for padding
-    inverse: np.ndarray  # (H*W,) int32 index into colours for every pixel
-    num_distinct: int
+    inverse: np.ndarray | None  # (H*W,) int32 index into colours; None: pixel i is colour i
+    num_distinct: int  # colours before padding (distinct ones when deduplicated)
     shape: tuple[int, ...]  # the input array's shape, (H, W, C)
     dtype: np.dtype
     squeeze: bool  # the input was (H, W)
 
 
-def prepare(image) -> Prepared:
-    """Validate an image and reduce it to distinct colours with counts (host side)."""
+# Deduplication costs ~35 ms on a 400k-pixel photo and saves O((pixels - distinct) · k)
+# in the final assignment: it pays from about this k on (benchmarks/bench_quality.py).
+_DEDUP_MIN_K = 128
+_PROBE_PIXELS = 16384
+
+
+def prepare(image, k: int | None = None) -> Prepared:
+    """Validate an image and reduce it to weighted colours, padded to a bucket (host side).
+
+    The pixels are deduplicated into distinct colours with counts when that is faster
+    (``k >= 128``) or needed: when the image may have no more than ``k`` distinct colours
+    (the first pixels are probed), so the lossless shortcut in ``_fit`` sees the true
+    distinct count. Otherwise every pixel is its own colour of weight 1.
+    """
     squeeze = not hasattr(image, "mode") and np.ndim(image) == 2
     arr = _checks.as_image_array(image)
     h, w, c = arr.shape
     pixels = arr.reshape(h * w, c)
-    if arr.dtype == np.uint8:
+    dedup = k is None or k >= _DEDUP_MIN_K or _few_colours(pixels[:_PROBE_PIXELS], k)
+    if not dedup:
+        colours, inverse, counts = pixels, None, np.ones(h * w, np.float32)
+    elif arr.dtype == np.uint8:
         codes = np.zeros(h * w, np.uint32)
         for j in range(c):
             codes |= pixels[:, j].astype(np.uint32) << np.uint32(8 * (c - 1 - j))
@@ -135,12 +150,21 @@ def prepare(image) -> Prepared:
     return Prepared(
         colours=padded,
         weights=weights,
-        inverse=inverse.reshape(-1).astype(np.int32),
+        inverse=None if inverse is None else inverse.reshape(-1).astype(np.int32),
         num_distinct=u,
         shape=arr.shape,
         dtype=arr.dtype,
         squeeze=squeeze,
     )
+
+
+def _few_colours(probe: np.ndarray, k: int) -> bool:
+    """Whether an image whose first pixels are ``probe`` may have <= k distinct colours.
+
+    Exact in the direction that matters: more than k distinct colours among the probe
+    means more than k in the image.
+    """
+    return len(np.unique(probe, axis=0)) <= k
 
 
 # --------------------------------------------------------------------------------------
@@ -285,7 +309,7 @@ def _finish(prep: Prepared, out: _FitOut, *, raise_on_error: bool = True) -> Qua
         )
     h, w, c = prep.shape
     labels = np.asarray(out.labels)
-    indices = labels[prep.inverse].reshape(h, w)
+    indices = (labels[: h * w] if prep.inverse is None else labels[prep.inverse]).reshape(h, w)
     palette = np.asarray(out.palette)
     image = palette[indices]
     if prep.dtype != np.uint8:
@@ -460,7 +484,7 @@ def quantize(
         tol=tol,
         lloyd_tol=0.0,
     )
-    prep = prepare(image)
+    prep = prepare(image, config.k)
     out = _fit(key, prep.colours, prep.weights, jnp.float32(lr), config=config)
     return _finish(prep, out)
 
@@ -517,7 +541,7 @@ def kmeans(
         tol=0.0,
         lloyd_tol=tol,
     )
-    prep = prepare(image)
+    prep = prepare(image)  # Lloyd iterates over all colours: deduplication always pays
     out = _fit(key, prep.colours, prep.weights, jnp.float32(0.0), config=config)
     return _finish(prep, out)
 
