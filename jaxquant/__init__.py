@@ -1,6 +1,6 @@
 """jaxquant: colour quantization and image compression by Stochastic Quantization in JAX."""
 
-from jaxquant import losses, seeding
+from jaxquant import losses, seeding, soft
 from jaxquant._quantize import QuantizeResult, Status, kmeans, paper_options, quantize
 from jaxquant._solver import (
     OPTIMIZERS,
@@ -12,6 +12,7 @@ from jaxquant._solver import (
     sq_step,
 )
 from jaxquant.io import load_image, save_png
+from jaxquant.soft import quantize_ste, soft_quantize
 
 __version__ = "0.1.0"
 
@@ -28,8 +29,11 @@ __all__ = [
     "make_optimizer",
     "paper_options",
     "quantize",
+    "quantize_ste",
     "save_png",
     "seeding",
+    "soft",
+    "soft_quantize",
     "sq_fit",
     "sq_step",
 ]
