@@ -51,7 +51,8 @@ def _check(image, palette, rank: float) -> tuple[jax.Array, jax.Array, float]:
         raise ValueError(f"rank must be a number >= 1, got {rank!r}")
     # An explicit cast, so that a float32 palette and a float64 image also work under
     # jax_numpy_dtype_promotion="strict".
-    dtype = jnp.promote_types(image.dtype, palette.dtype)
+    with jax.numpy_dtype_promotion("standard"):
+        dtype = jnp.promote_types(image.dtype, palette.dtype)
     return image.astype(dtype), palette.astype(dtype), rank
 
 
@@ -76,13 +77,15 @@ def _scaled_logits(d: jax.Array, temperature: jax.Array) -> tuple[jax.Array, jax
 
     Shifting by the minimum makes the largest logit exactly 0, so the normaliser is >= 1
     and no temperature, however small, gives 0/0. The shift does not change the softmax,
-    so stopping its gradient leaves every derivative exact. ``1/T`` is capped at
-    ``1/finfo.tiny`` so that it stays finite; logits of ``-inf`` give weights of exactly 0
-    and gradients of exactly 0.
+    so stopping its gradient leaves every derivative exact. ``T`` is floored at
+    ``sqrt(finfo.tiny)`` (1e-19 in float32, where any two distances that differ at all
+    already give one-hot weights) so that ``1/T`` and ``1/T²``, the derivative in ``T``,
+    stay finite; logits of ``-inf`` give weights of exactly 0 and gradients of exactly 0.
     """
     positive = temperature > 0
     safe_t = jnp.where(positive, temperature, jnp.ones_like(temperature))
-    inv_t = 1.0 / jnp.maximum(safe_t, jnp.finfo(d.dtype).tiny)
+    floor = jnp.sqrt(jnp.asarray(jnp.finfo(d.dtype).tiny, d.dtype))
+    inv_t = 1.0 / jnp.maximum(safe_t, floor)
     shifted = d - jax.lax.stop_gradient(jnp.min(d, axis=-1, keepdims=True))
     return -shifted * inv_t, positive
 
