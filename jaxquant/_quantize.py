@@ -127,14 +127,11 @@ def prepare(image, k: int | None = None) -> Prepared:
     arr = _checks.as_image_array(image)
     h, w, c = arr.shape
     pixels = arr.reshape(h * w, c)
-    dedup = k is None or k >= _DEDUP_MIN_K or _few_colours(pixels[:_PROBE_PIXELS], k)
+    dedup = k is None or k >= _DEDUP_MIN_K or _few_colours(pixels, k)
     if not dedup:
         colours, inverse, counts = pixels, None, np.ones(h * w, np.float32)
     elif arr.dtype == np.uint8:
-        codes = np.zeros(h * w, np.uint32)
-        for j in range(c):
-            codes |= pixels[:, j].astype(np.uint32) << np.uint32(8 * (c - 1 - j))
-        uniq, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
+        uniq, inverse, counts = np.unique(_codes(pixels), return_inverse=True, return_counts=True)
         shifts = np.array([8 * (c - 1 - j) for j in range(c)], np.uint32)
         colours = ((uniq[:, None] >> shifts[None, :]) & 0xFF).astype(np.uint8)
     else:
@@ -158,12 +155,25 @@ def prepare(image, k: int | None = None) -> Prepared:
     )
 
 
-def _few_colours(probe: np.ndarray, k: int) -> bool:
-    """Whether an image whose first pixels are ``probe`` may have <= k distinct colours.
+def _codes(pixels: np.ndarray) -> np.ndarray:
+    """uint8 pixels ``(n, c)`` packed into one uint32 code each (same order as the rows)."""
+    codes = np.zeros(pixels.shape[0], np.uint32)
+    c = pixels.shape[1]
+    for j in range(c):
+        codes |= pixels[:, j].astype(np.uint32) << np.uint32(8 * (c - 1 - j))
+    return codes
 
-    Exact in the direction that matters: more than k distinct colours among the probe
-    means more than k in the image.
+
+def _few_colours(pixels: np.ndarray, k: int) -> bool:
+    """Whether an image with these pixels may have <= k distinct colours.
+
+    Probes ``_PROBE_PIXELS`` pixels spread over the whole image (a photo's first rows are
+    often a flat sky or border). Exact in the direction that matters: more than k
+    distinct colours among the probe means more than k in the image.
     """
+    probe = pixels[:: max(1, pixels.shape[0] // _PROBE_PIXELS)]
+    if probe.dtype == np.uint8:
+        return len(np.unique(_codes(probe))) <= k
     return len(np.unique(probe, axis=0)) <= k
 
 
@@ -186,6 +196,7 @@ class _Config:
     lloyd_tol: float
     seed_sample_size: int
     chunk_size: int = 4096
+    uniform: bool = False  # weights are 1 then 0 (pixels, not deduplicated colours)
 
 
 class _FitOut(NamedTuple):
@@ -243,6 +254,7 @@ def _fit(key, colours, weights, learning_rate, config: _Config) -> _FitOut:
             num_steps=config.num_steps,
             batch_size=config.batch_size,
             tol=config.tol,
+            uniform=config.uniform,
         )
         palette = state.palette
     else:
@@ -287,12 +299,16 @@ def _fit(key, colours, weights, learning_rate, config: _Config) -> _FitOut:
 # --------------------------------------------------------------------------------------
 # Eager API.
 
-# Defaults chosen by benchmarks/tune.py on CQ100 (see docs/benchmarks.md).
-# Many small steps beat few large ones at equal cost; Lloyd polish gains < 0.5% MSE for
-# ~50% more time, so it is off by default.
-_DEFAULT_NUM_STEPS = 500
+# Defaults chosen on CQ100 (benchmarks/tune.py and the sweeps in docs/benchmarks.md).
+# Many small steps beat few large ones at equal cost; beyond k = 32 the palette keeps
+# improving up to ~1000 steps (median MSE vs scikit-learn at k = 64: 0.998 after 500,
+# 0.992 after 1000). Lloyd polish gains < 0.5% MSE for ~50% more time: off by default.
 _DEFAULT_LLOYD_STEPS = 0
 _DEFAULT_SEED_SAMPLE = 4096
+
+
+def _default_num_steps(k: int) -> int:
+    return 500 if k <= 32 else 1000
 
 
 def _default_batch_size(k: int) -> int:
@@ -378,7 +394,7 @@ def _config(
     lloyd_tol,
 ) -> tuple[_Config, float]:
     k = _checks.check_k(k)
-    num_steps = _DEFAULT_NUM_STEPS if num_steps is None else num_steps
+    num_steps = _default_num_steps(k) if num_steps is None else num_steps
     num_steps = _checks.check_count("num_steps", num_steps, minimum=0)
     batch_size = _default_batch_size(k) if batch_size is None else batch_size
     batch_size = _checks.check_count("batch_size", batch_size, minimum=1)
@@ -437,7 +453,7 @@ def quantize(
         channels; or a PIL image (converted to RGB or L).
       k: number of palette colours, ``>= 1``. With at least as many colours as the image
         has distinct colours the result is lossless.
-      num_steps: SQ steps (default 500; 0 skips SQ).
+      num_steps: SQ steps (default 500 for ``k <= 32``, else 1000; 0 skips SQ).
       batch_size: pixels drawn per step (default ``4k`` clipped to 512..2048).
       optimizer: a built-in name (``sgd``, ``momentum``, ``nesterov``, ``adagrad``,
         ``rmsprop``, ``adam``), each with a tuned decaying schedule, or any
@@ -485,6 +501,7 @@ def quantize(
         lloyd_tol=0.0,
     )
     prep = prepare(image, config.k)
+    config = dataclasses.replace(config, uniform=prep.inverse is None)
     out = _fit(key, prep.colours, prep.weights, jnp.float32(lr), config=config)
     return _finish(prep, out)
 
