@@ -1,6 +1,7 @@
 """jaxquant: colour quantization and image compression by Stochastic Quantization in JAX."""
 
 from jaxquant import colour, losses, report, seeding, soft
+from jaxquant._batch import quantize_batch, shard_files
 from jaxquant._quantize import QuantizeResult, Status, kmeans, paper_options, quantize
 from jaxquant._solver import (
     OPTIMIZERS,
@@ -30,10 +31,12 @@ __all__ = [
     "make_optimizer",
     "paper_options",
     "quantize",
+    "quantize_batch",
     "quantize_ste",
     "report",
     "save_png",
     "seeding",
+    "shard_files",
     "soft",
     "soft_quantize",
     "sq_fit",

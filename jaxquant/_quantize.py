@@ -224,9 +224,8 @@ def _objective(config: _Config, palette, colours, weights, sq_dist, scale):
     return jnp.sum(parts) / jnp.maximum(jnp.sum(w), 1e-30)
 
 
-@functools.partial(jax.jit, static_argnames=("config",))
-def _fit(key, colours, weights, learning_rate, config: _Config) -> _FitOut:
-    """Seed, fit, polish, round and assign; one program per (bucket, config)."""
+def _fit_one(key, colours, weights, learning_rate, config: _Config) -> _FitOut:
+    """Seed, fit, polish, round and assign one image's colours (traced by the wrappers)."""
     n, _ = colours.shape
     integer = colours.dtype == jnp.uint8
     x = colours.astype(jnp.float32) / 255.0 if integer else colours.astype(jnp.float32)
@@ -296,6 +295,18 @@ def _fit(key, colours, weights, learning_rate, config: _Config) -> _FitOut:
     return _FitOut(out, labels, loss, losses, mse, status.astype(jnp.int32))
 
 
+# One program per (bucket, config) for single images, and per (batch size, bucket, config)
+# for stacks of images: the same computation under vmap.
+_fit = jax.jit(_fit_one, static_argnames=("config",))
+
+
+@functools.partial(jax.jit, static_argnames=("config",))
+def _fit_many(keys, colours, weights, learning_rate, config: _Config) -> _FitOut:
+    return jax.vmap(lambda k, c, w: _fit_one(k, c, w, learning_rate, config))(
+        keys, colours, weights
+    )
+
+
 # --------------------------------------------------------------------------------------
 # Eager API.
 
@@ -339,11 +350,11 @@ def _finish(prep: Prepared, out: _FitOut, *, raise_on_error: bool = True) -> Qua
         image=jnp.asarray(image),
         palette=jnp.asarray(palette),
         indices=jnp.asarray(indices.astype(np.int32)),
-        loss=out.loss,
-        losses=out.losses,
-        mse=out.mse,
+        loss=jnp.asarray(out.loss),
+        losses=jnp.asarray(out.losses),
+        mse=jnp.asarray(out.mse),
         psnr=jnp.float32(psnr),
-        status=out.status,
+        status=jnp.asarray(out.status),
     )
 
 
