@@ -41,9 +41,12 @@ def test_batch_equals_quantize_per_image():
     images = _images((12, 20, 3), n=3)
     key = jax.random.key(3)
     r = jaxquant.quantize_batch(key, images, 6, **FAST)
-    assert r.image.shape == images.shape and r.image.dtype == np.uint8
-    assert r.palette.shape == (3, 6, 3) and r.indices.shape == (3, 12, 20)
-    assert r.losses.shape == (3, FAST["num_steps"]) and r.mse.shape == (3,)
+    assert r.image.shape == images.shape
+    assert r.image.dtype == np.uint8
+    assert r.palette.shape == (3, 6, 3)
+    assert r.indices.shape == (3, 12, 20)
+    assert r.losses.shape == (3, FAST["num_steps"])
+    assert r.mse.shape == (3,)
     for i, k in enumerate(jax.random.split(key, 3)):
         single = jaxquant.quantize(k, images[i], 6, **FAST)
         _assert_same(jax.tree.map(lambda x, i=i: x[i], r), single)
@@ -71,7 +74,8 @@ def test_ragged_list_equals_quantize_per_image(photo):
     images = [photo[:40, :50], small, photo[:41, :49]]
     key = jax.random.key(1)
     results = jaxquant.quantize_batch(key, images, 6, **FAST)
-    assert isinstance(results, list) and len(results) == 3
+    assert isinstance(results, list)
+    assert len(results) == 3
     for image, result, k in zip(images, results, jax.random.split(key, 3), strict=True):
         assert result.image.shape == image.shape
         _assert_same(result, jaxquant.quantize(k, image, 6, **FAST))
@@ -80,10 +84,12 @@ def test_ragged_list_equals_quantize_per_image(photo):
 def test_grayscale_and_float_stacks():
     gray = _images((10, 12), n=2)
     r = jaxquant.quantize_batch(jax.random.key(0), gray, 4, **FAST)
-    assert r.image.shape == gray.shape and r.palette.shape == (2, 4, 1)
+    assert r.image.shape == gray.shape
+    assert r.palette.shape == (2, 4, 1)
     floats = gray.astype(np.float32) / 255
     r = jaxquant.quantize_batch(jax.random.key(0), floats, 4, **FAST)
-    assert r.image.dtype == np.float32 and r.image.shape == gray.shape
+    assert r.image.dtype == np.float32
+    assert r.image.shape == gray.shape
 
 
 @pytest.mark.parametrize(("n", "bigger", "uniform"), [(300, 1024, False), (5000, 16384, True)])
