@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 
 import jax
 import numpy as np
@@ -127,3 +128,13 @@ def test_truncated_png(tmp_path, photo):
     path.write_bytes(path.read_bytes()[:500])
     with pytest.raises(io.ImageReadError, match="t.png"):
         jaxquant.load_image(path)
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    image = np.zeros((4, 4, 3), np.uint8)
+    r = jaxquant.quantize(jax.random.key(0), image, 2, num_steps=1, batch_size=4)
+    path = tmp_path / "out.png"
+    jaxquant.save_png(r, path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
