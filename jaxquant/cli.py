@@ -96,7 +96,12 @@ def _parser() -> argparse.ArgumentParser:
         help="quantize an image to k colours and write an indexed PNG",
         description="Quantize an image to K colours and write it as an indexed PNG.",
     )
-    c.add_argument("input", nargs="?", help="input image file (any format Pillow reads)")
+    c.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="image files (any format Pillow reads) or directories of images",
+    )
     c.add_argument(
         "--sample", action="store_true", help="use the built-in sample photograph as input"
     )
@@ -108,7 +113,34 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         help="number of palette colours (1-256 for PNG output)",
     )
-    c.add_argument("-o", "--output", required=True, help="output PNG path")
+    c.add_argument("-o", "--output", help="output PNG path (one input file)")
+    c.add_argument(
+        "--out-dir",
+        help="output directory for many inputs: mirrors each input directory's tree, "
+        "one .png per image",
+    )
+    c.add_argument(
+        "-r", "--recursive", action="store_true", help="descend into subdirectories of inputs"
+    )
+    c.add_argument(
+        "--batch-images",
+        type=_positive_int,
+        default=8,
+        help="most images per compiled call in batch mode (default 8)",
+    )
+    c.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="threads reading and writing files in batch mode (default: CPU count, max 8)",
+    )
+    c.add_argument("--no-progress", action="store_true", help="no progress bar in batch mode")
+    dist = c.add_argument_group(
+        "several processes (jax.distributed): each takes its own share of the files"
+    )
+    dist.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0")
+    dist.add_argument("--num-processes", type=_positive_int, help="processes in the job")
+    dist.add_argument("--process-id", type=_non_negative_int, help="this process's index")
     c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     c.add_argument(
         "--optimizer", choices=OPTIMIZERS, default="adam", help="SQ optimizer (default adam)"
@@ -144,7 +176,10 @@ def _parser() -> argparse.ArgumentParser:
         help="exact k-means steps after SQ (default: tuned)",
     )
     c.add_argument(
-        "--overwrite", action="store_true", help="allow the output to replace the input file"
+        "--overwrite",
+        action="store_true",
+        help="replace existing outputs (batch mode skips them by default, so an "
+        "interrupted run resumes) and allow an output to replace its input",
     )
     c.add_argument(
         "--cache-dir",
@@ -157,22 +192,50 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _compress(args) -> int:
+    if args.sample and args.inputs:
+        raise UserError("give INPUT files or --sample, not both")
+    if not args.sample and not args.inputs:
+        raise UserError("give at least one INPUT file or directory, or --sample")
+    if args.k > 256:
+        raise UserError(
+            f"-k {args.k}: an indexed PNG holds at most 256 colours; use -k 256 or fewer"
+        )
+    distributed = (args.coordinator, args.num_processes, args.process_id)
+    if any(v is not None for v in distributed) and any(v is None for v in distributed):
+        raise UserError("--coordinator, --num-processes and --process-id go together")
+    single = args.sample or (
+        len(args.inputs) == 1 and not Path(args.inputs[0]).is_dir() and args.out_dir is None
+    )
+    if single:
+        if args.output is None:
+            raise UserError("give the output file with -o (or --out-dir for many inputs)")
+        if args.coordinator is not None:
+            raise UserError("--coordinator and friends need --out-dir (batch mode)")
+        return _compress_one(args)
+    if args.output is not None:
+        if len(args.inputs) == 1:
+            raise UserError(
+                f"{args.inputs[0]}: is a directory; give --out-dir to compress the images in it"
+            )
+        raise UserError("-o names one output file; for many inputs give --out-dir")
+    if args.out_dir is None:
+        raise UserError("many inputs (or a directory) need --out-dir")
+    from jaxquant import _cli_batch
+
+    return _cli_batch.run(args, UserError)
+
+
+def _compress_one(args) -> int:
     import jax
 
     import jaxquant
     from jaxquant.io import ImageReadError, load_image
 
-    if args.sample == (args.input is not None):
-        raise UserError("give exactly one of INPUT or --sample")
-    if args.k > 256:
-        raise UserError(
-            f"-k {args.k}: an indexed PNG holds at most 256 colours; use -k 256 or fewer"
-        )
     if args.sample:
         src = resources.files("jaxquant") / "data" / "sample.png"
         in_path = Path(str(src))
     else:
-        in_path = Path(args.input)
+        in_path = Path(args.inputs[0])
     out_path = Path(args.output)
     if out_path.is_dir():
         raise UserError(f"{out_path}: is a directory; give an output file name")
@@ -226,7 +289,11 @@ def _compress(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 ok, 2 user error)."""
+    """Run the command line; returns the exit code.
+
+    0: success; 1: batch mode finished but some files failed; 2: usage or input error
+    (one line on stderr, no traceback); 130: interrupted.
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     _enable_compilation_cache(_cache_dir(args.cache_dir))

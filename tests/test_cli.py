@@ -69,7 +69,10 @@ def test_options_are_passed(tmp_path, small_png):
         (["compress", "{dir}", "-k", "4", "-o", "{out}"], "is a directory"),
         (["compress", "{png}", "-k", "300", "-o", "{out}"], "at most 256 colours"),
         (["compress", "{png}", "-k", "4", "-o", "{png}"], "output is the input"),
-        (["compress", "-k", "4", "-o", "{out}"], "exactly one of INPUT or --sample"),
+        (
+            ["compress", "-k", "4", "-o", "{out}"],
+            "at least one INPUT file or directory, or --sample",
+        ),
     ],
 )
 def test_user_errors_one_line_exit_2(tmp_path, small_png, capsys, args, message):
