@@ -21,7 +21,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxquant import _checks
+from jaxquant import _checks, _modes
 from jaxquant._quantize import (
     Prepared,
     QuantizeResult,
@@ -29,7 +29,9 @@ from jaxquant._quantize import (
     _finish,
     _fit_many,
     _FitOut,
+    check_space,
     prepare,
+    quantize,
 )
 from jaxquant.losses import Loss
 from jaxquant.seeding import Initializer
@@ -126,6 +128,8 @@ def quantize_batch(
     tol: float = 0.0,
     max_batch: int = _DEFAULT_MAX_BATCH,
     devices: Sequence[jax.Device] | None = None,
+    space: str = "rgb",
+    mode: str = "vector",
 ) -> QuantizeResult | list[QuantizeResult]:
     """Quantize many images to ``k`` colours each, in a few compiled, sharded programs.
 
@@ -145,7 +149,10 @@ def quantize_batch(
         images of any sizes (arrays or PIL images, as for :func:`~jaxquant.quantize`).
       k: palette size.
       num_steps, batch_size, optimizer, learning_rate, rank, loss, init,
-        num_lloyd_steps, tol: as for :func:`~jaxquant.quantize`.
+        num_lloyd_steps, tol, space, mode: as for :func:`~jaxquant.quantize`. Modes
+        other than ``"vector"`` fit each image's channels (or intensities) separately
+        and run image by image (``quantize(keys[i], images[i], k, mode=mode, ...)``),
+        without batching; their diverged fits raise ``FloatingPointError``.
       max_batch: most images per compiled call (memory grows with it).
       devices: devices to shard the image axis over (default: all local devices).
 
@@ -178,6 +185,8 @@ def quantize_batch(
     n = len(images)
     if n == 0:
         raise ValueError("images is empty")
+    if not isinstance(mode, str) or mode not in _modes.MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(_modes.MODES)}")
     config, lr = _config(
         k,
         num_steps=num_steps,
@@ -190,16 +199,39 @@ def quantize_batch(
         num_lloyd_steps=num_lloyd_steps,
         tol=tol,
         lloyd_tol=0.0,
+        space=space,
     )
-    preps = []
-    for i, image in enumerate(images):
-        try:
-            preps.append(prepare(image, config.k))
-        except (TypeError, ValueError) as e:
-            raise type(e)(f"image {i}: {e}") from None
     keys = jax.random.split(key, n)
-    outs = _run(keys, preps, lr, config, mesh=_mesh(devices), max_batch=max_batch)
-    results = [_finish(p, o, raise_on_error=False) for p, o in zip(preps, outs, strict=True)]
+    if mode != "vector":
+        options = dict(
+            num_steps=num_steps,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            rank=rank,
+            loss=loss,
+            init=init,
+            num_lloyd_steps=num_lloyd_steps,
+            tol=tol,
+            space=space,
+            mode=mode,
+        )
+        results = []
+        for i, image in enumerate(images):
+            try:
+                results.append(quantize(keys[i], image, k, **options))
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"image {i}: {e}") from None
+    else:
+        preps = []
+        for i, image in enumerate(images):
+            try:
+                preps.append(prepare(image, config.k))
+                check_space(config.space, preps[-1].shape[2])
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"image {i}: {e}") from None
+        outs = _run(keys, preps, lr, config, mesh=_mesh(devices), max_batch=max_batch)
+        results = [_finish(p, o, raise_on_error=False) for p, o in zip(preps, outs, strict=True)]
     if not stacked:
         return results
     return QuantizeResult(*(jnp.stack(field) for field in zip(*results, strict=True)))

@@ -27,7 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxquant import _checks
+from jaxquant import _checks, _modes
+from jaxquant import colour as _colour
 from jaxquant._solver import (
     _OPTIMIZERS,
     assign,
@@ -61,7 +62,8 @@ class QuantizeResult(NamedTuple):
         otherwise. Rows may repeat when the image has fewer than ``k`` distinct colours.
       indices: ``(H, W)`` int32 index of every pixel's palette colour; every pixel gets
         its exactly nearest (ties: lowest index) colour of the returned palette.
-      loss: the objective ``F(palette)`` over all pixels on the ``[0, 1]`` colour scale.
+      loss: the objective ``F(palette)`` over all pixels on the ``[0, 1]`` colour scale
+        (for ``space`` other than ``rgb``: in that space's normalized coordinates).
       losses: the trace of the fit: minibatch losses of the SQ steps (for ``kmeans``, the
         full loss before each Lloyd step).
       mse: mean over pixels and channels of the squared error on the 0..255 scale.
@@ -197,6 +199,7 @@ class _Config:
     seed_sample_size: int
     chunk_size: int = 4096
     uniform: bool = False  # weights are 1 then 0 (pixels, not deduplicated colours)
+    space: str = "rgb"  # colour space of the fit (jaxquant.colour.SPACES)
 
 
 class _FitOut(NamedTuple):
@@ -229,6 +232,9 @@ def _fit_one(key, colours, weights, learning_rate, config: _Config) -> _FitOut:
     n, _ = colours.shape
     integer = colours.dtype == jnp.uint8
     x = colours.astype(jnp.float32) / 255.0 if integer else colours.astype(jnp.float32)
+    rgb = x
+    if config.space != "rgb":
+        x = _to_solver(x, config.space)
     w = weights.astype(jnp.float32)
     key_sample, key_seed, key_fit = jax.random.split(key, 3)
 
@@ -272,6 +278,8 @@ def _fit_one(key, colours, weights, learning_rate, config: _Config) -> _FitOut:
 
     status = jnp.where(jnp.all(jnp.isfinite(palette)), Status.OK, Status.DIVERGED)
     palette = jnp.clip(jnp.nan_to_num(palette), 0.0, 1.0)
+    if config.space != "rgb":
+        return _finish_in_space(config, palette, colours, rgb, x, w, losses, status)
     # With no more distinct colours than k, the distinct colours themselves are the
     # optimal palette (lossless); they sit first in `colours`, padding after.
     num_valid = jnp.sum(w > 0)
@@ -292,6 +300,100 @@ def _fit_one(key, colours, weights, learning_rate, config: _Config) -> _FitOut:
     c = colours.shape[1]
     mse = jnp.sum(w * sq_dist.astype(jnp.float32)) / jnp.maximum(jnp.sum(w), 1e-30) / c
     mse = mse * (255.0**2 / scale)
+    return _FitOut(out, labels, loss, losses, mse, status.astype(jnp.int32))
+
+
+# Colour spaces. The solver works on normalized coordinates in [0, 1]^c (see
+# jaxquant.colour.BOXES): colour channels converted, alpha (the last of 2 or 4 channels)
+# kept as it is, so it weighs as one more coordinate on the same [0, 1] scale.
+
+
+def _colour_channels(c: int) -> int:
+    """How many of ``c`` channels are colour: all but the alpha of 2 or 4."""
+    return c - 1 if c in (2, 4) else c
+
+
+def check_space(space, channels: int, mode: str = "vector") -> str:
+    """Validate a colour space against an image's channels and the mode (host side)."""
+    if not isinstance(space, str) or space not in _colour.SPACES:
+        raise ValueError(
+            f"unknown colour space {space!r}; choose one of {', '.join(_colour.SPACES)}"
+        )
+    if space in ("cielab", "oklab"):
+        if mode != "vector":
+            raise ValueError(
+                f"space {space!r} needs mode 'vector': {mode} mode quantizes intensities "
+                "one at a time; use space 'rgb' or 'linear-rgb'"
+            )
+        if _colour_channels(channels) != 3:
+            raise ValueError(
+                f"space {space!r} needs an RGB or RGBA image, got {channels} channel(s); "
+                "use space 'rgb' or 'linear-rgb' for grayscale"
+            )
+    if space == "linear-rgb" and mode != "vector" and channels in (2, 4):
+        raise ValueError(
+            f"space 'linear-rgb' with mode {mode!r} would linearize the alpha channel; "
+            "use space 'rgb' or mode 'vector' for images with alpha"
+        )
+    return space
+
+
+def _to_solver(rgb: jax.Array, space: str) -> jax.Array:
+    """``(n, c)`` sRGB in [0, 1] -> normalized coordinates of ``space`` (alpha kept)."""
+    m = _colour_channels(rgb.shape[1])
+    col, alpha = rgb[:, :m], rgb[:, m:]
+    if space == "linear-rgb":  # elementwise, so also for gray
+        col = _colour.srgb_to_linear(col)
+    else:
+        col = _colour.to_space(col, space, normalized=True)
+    return jnp.concatenate([col, alpha], axis=1)
+
+
+def _from_solver(values: jax.Array, space: str) -> jax.Array:
+    """The inverse of :func:`_to_solver`, not clipped."""
+    m = _colour_channels(values.shape[1])
+    col, alpha = values[:, :m], values[:, m:]
+    if space == "linear-rgb":
+        col = _colour.linear_to_srgb(col)
+    else:
+        col = _colour.from_space(col, space, normalized=True)
+    return jnp.concatenate([col, alpha], axis=1)
+
+
+def _finish_in_space(config: _Config, palette, colours, rgb, x, w, losses, status) -> _FitOut:
+    """Round a palette fitted in ``config.space`` to sRGB and assign exactly in the space.
+
+    ``palette`` and ``x`` are normalized coordinates of the space, ``rgb`` the colours as
+    sRGB floats. The palette goes back to sRGB (clipped to the gamut, rounded for uint8);
+    every colour is then assigned the palette colour nearest to it *in the space*, by
+    converting the final sRGB palette back, so the labels are exact for what is returned.
+    """
+    integer = colours.dtype == jnp.uint8
+    back = jnp.clip(jnp.nan_to_num(_from_solver(palette, config.space)), 0.0, 1.0)
+    num_valid = jnp.sum(w > 0)
+    lossless = jnp.minimum(jnp.arange(config.k), jnp.maximum(num_valid - 1, 0))
+    use_lossless = num_valid <= config.k
+    if integer:
+        out = jnp.round(back * 255.0).astype(jnp.uint8)
+        out = jnp.where(use_lossless, colours[lossless], out)
+        out_rgb = out.astype(jnp.float32) / 255.0
+    else:
+        out = jnp.where(use_lossless, rgb[lossless], back)
+        out_rgb = out
+    # The distinct colours' own coordinates when lossless: converting them again could
+    # differ in the last bit and leave a distance of 1e-15 instead of 0.
+    palette_s = jnp.where(use_lossless, x[lossless], _to_solver(out_rgb, config.space))
+    labels, sq_dist = assign(x, palette_s, chunk_size=config.chunk_size)
+    loss = _objective(config, palette_s, x, w, sq_dist, 1.0)
+    # mse stays in sRGB, on the 0..255 scale, whatever the space of the fit.
+    if integer:
+        err = colours.astype(jnp.int32) - out[labels].astype(jnp.int32)
+        sq_rgb = jnp.sum(err * err, axis=1).astype(jnp.float32)
+    else:
+        err = (rgb - out_rgb[labels]) * 255.0
+        sq_rgb = jnp.sum(err * err, axis=1)
+    c = colours.shape[1]
+    mse = jnp.sum(w * sq_rgb) / jnp.maximum(jnp.sum(w), 1e-30) / c
     return _FitOut(out, labels, loss, losses, mse, status.astype(jnp.int32))
 
 
@@ -403,8 +505,10 @@ def _config(
     num_lloyd_steps,
     tol,
     lloyd_tol,
+    space="rgb",
 ) -> tuple[_Config, float]:
     k = _checks.check_k(k)
+    space = check_space(space, 3)  # the name; the image's channels are checked later
     num_steps = _default_num_steps(k) if num_steps is None else num_steps
     num_steps = _checks.check_count("num_steps", num_steps, minimum=0)
     batch_size = _default_batch_size(k) if batch_size is None else batch_size
@@ -427,6 +531,7 @@ def _config(
         tol=float(tol),
         lloyd_tol=float(lloyd_tol),
         seed_sample_size=_DEFAULT_SEED_SAMPLE,
+        space=space,
     )
     return config, lr
 
@@ -445,6 +550,8 @@ def quantize(
     init: str | Initializer | Callable = "kmeans++",
     num_lloyd_steps: int | None = None,
     tol: float = 0.0,
+    space: str = "rgb",
+    mode: str = "vector",
 ) -> QuantizeResult:
     """Quantize an image to ``k`` colours by Stochastic Quantization.
 
@@ -479,6 +586,24 @@ def quantize(
         on CQ100 they gain under 0.5% MSE for about 50% more time).
       tol: stop SQ early when the smoothed minibatch loss falls by less than this
         fraction over 20 steps (0, the default, runs every step).
+      space: the colour space the palette is fitted in, one of
+        :data:`jaxquant.colour.SPACES`: ``"rgb"`` (sRGB, the default and the fastest),
+        ``"linear-rgb"``, ``"cielab"`` or ``"oklab"``. Colours are converted to the
+        space's normalized box in ``[0, 1]^3`` (:func:`jaxquant.colour.normalize`),
+        fitted there, and the palette is converted back to sRGB, clipped to the gamut
+        and rounded (uint8 input); every pixel then gets the colour of that final
+        palette nearest to it *in the space*. ``mse`` and ``psnr`` stay in sRGB;
+        ``loss`` is the objective in the normalized space. ``cielab`` and ``oklab``
+        need 3 colour channels (RGB or RGBA); ``linear-rgb`` applies the sRGB transfer
+        function to each value, so it also takes grayscale. Alpha (the last of 2 or 4
+        channels) is kept as one more coordinate on the same ``[0, 1]`` scale: fully
+        transparent vs opaque weighs like black vs white in ``rgb``, and like a
+        distance of 220 ``ΔE*ab`` in ``cielab`` (the box's side).
+      mode: ``"vector"`` (colours as points, the default), ``"channel"`` (``k``
+        intensity levels per channel) or ``"global"`` (``k`` levels shared by all
+        channels); see :func:`jaxquant._modes.quantize_mode` for the result's layout
+        in each mode. ``channel`` and ``global`` take ``space`` ``"rgb"`` or
+        ``"linear-rgb"`` only (without alpha for ``linear-rgb``).
 
     Returns:
       A :class:`QuantizeResult`.
@@ -496,7 +621,31 @@ def quantize(
       ((32, 48, 3), dtype('uint8'), (16, 3))
       >>> bool(result.psnr > 15)
       True
+      >>> lab = jaxquant.quantize(jax.random.key(0), image, 16, space="cielab")
+      >>> lab.palette.dtype, lab.image.shape
+      (dtype('uint8'), (32, 48, 3))
     """
+    if not isinstance(mode, str) or mode not in _modes.MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(_modes.MODES)}")
+    if mode != "vector":
+        channels = _checks.as_image_array(image).shape[2]
+        check_space(space, channels, mode)
+        return _modes.quantize_mode(
+            key,
+            image,
+            k,
+            mode=mode,
+            num_steps=num_steps,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            rank=rank,
+            loss=loss,
+            init=init,
+            num_lloyd_steps=num_lloyd_steps,
+            tol=tol,
+            space=space,
+        )
     key = _checks.check_key(key)
     config, lr = _config(
         k,
@@ -510,8 +659,10 @@ def quantize(
         num_lloyd_steps=num_lloyd_steps,
         tol=tol,
         lloyd_tol=0.0,
+        space=space,
     )
     prep = prepare(image, config.k)
+    check_space(config.space, prep.shape[2])
     config = dataclasses.replace(config, uniform=prep.inverse is None)
     out = _fit(key, prep.colours, prep.weights, jnp.float32(lr), config=config)
     return _finish(prep, out)
