@@ -365,8 +365,8 @@ def _default_then_custom(key, pixels, loss):
     """The default (squared) fit, then the custom loss's fit started from its palette.
 
     Starting the second fit where the first ended compares the two losses at one local
-    minimum: from independent starts SQ may land in different local minima (from a common
-    k-means++ start the weighted loss lost in 1 of 30 seeds we tried).
+    minimum: from independent starts SQ may land in different local minima, and then
+    the custom loss's palette is not always the better one under its own loss.
     """
     k_seed, k_default, k_custom = jax.random.split(key, 3)
     palette0 = seeding.kmeans_plusplus(k_seed, pixels, 4)
