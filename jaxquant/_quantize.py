@@ -460,13 +460,20 @@ def _finish(prep: Prepared, out: _FitOut, *, raise_on_error: bool = True) -> Qua
     )
 
 
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
 def _resolve_optimizer(optimizer, learning_rate, k):
     if isinstance(optimizer, str):
         if optimizer not in _OPTIMIZERS:
             default_learning_rate(optimizer, k)  # raises the listing ValueError
         lr = default_learning_rate(optimizer, k) if learning_rate is None else learning_rate
-        if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-            raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
+        if not (isinstance(lr, (int, float)) and 0 < lr <= _F32_MAX):
+            # Above float32's range the rate becomes inf and the fit NaN.
+            raise ValueError(
+                f"learning_rate must be a positive number up to {_F32_MAX:.3g} (float32), "
+                f"got {learning_rate!r}"
+            )
         return optimizer, float(lr)
     if isinstance(optimizer, optax.GradientTransformation):
         if learning_rate is not None:
