@@ -414,14 +414,17 @@ def _fit_many(keys, colours, weights, learning_rate, config: _Config) -> _FitOut
 
 # Defaults chosen on CQ100 (benchmarks/tune.py and the sweeps in docs/benchmarks.md).
 # Many small steps beat few large ones at equal cost; beyond k = 32 the palette keeps
-# improving up to ~1000 steps (median MSE vs scikit-learn at k = 64: 0.998 after 500,
-# 0.992 after 1000). Lloyd polish gains < 0.5% MSE for ~50% more time: off by default.
+# improving up to ~1000 steps (median MSE vs scikit-learn on 10 images, k = 64: 0.998
+# after 500, 0.992 after 1000; k = 256: 1.012 after 500, 1.002 after 1000, 1.000 after
+# 1000 + 1 Lloyd step). Lloyd polish gains < 0.5% MSE for ~50% more time: off by default.
 _DEFAULT_LLOYD_STEPS = 0
 _DEFAULT_SEED_SAMPLE = 4096
 
 
 def _default_num_steps(k: int) -> int:
-    return 500 if k <= 32 else 1000
+    # A step costs O(batch · k) with batch ~ 4k: from k = 128 on, 1000 steps would cost
+    # more than libimagequant's whole run (benchmarks/bench_quality.py), so 500 there.
+    return 1000 if 32 < k < 128 else 500
 
 
 def _default_batch_size(k: int) -> int:
@@ -578,7 +581,7 @@ def quantize(
         channels; or a PIL image (converted to RGB or L).
       k: number of palette colours, ``>= 1``. With at least as many colours as the image
         has distinct colours the result is lossless.
-      num_steps: SQ steps (default 500 for ``k <= 32``, else 1000; 0 skips SQ).
+      num_steps: SQ steps (default 1000 for ``32 < k < 128``, else 500; 0 skips SQ).
       batch_size: pixels drawn per step (default ``4k`` clipped to 512..2048).
       optimizer: a built-in name (``sgd``, ``momentum``, ``nesterov``, ``adagrad``,
         ``rmsprop``, ``adam``), each with a tuned decaying schedule, or any
