@@ -31,6 +31,8 @@ from jaxquant import _checks, _modes
 from jaxquant import colour as _colour
 from jaxquant._solver import (
     _OPTIMIZERS,
+    _chunk_size,
+    _pad_rows,
     assign,
     default_learning_rate,
     lloyd,
@@ -219,10 +221,15 @@ def _objective(config: _Config, palette, colours, weights, sq_dist, scale):
         d = sq_dist.astype(jnp.float32) / scale
         per = d if rank == 2.0 else jnp.where(d > 0, jnp.where(d > 0, d, 1.0) ** (rank / 2), 0.0)
         return jnp.sum(w * per) / jnp.maximum(jnp.sum(w), 1e-30)
-    chunk = min(config.chunk_size, colours.shape[0])
+    n = colours.shape[0]
+    chunk = _chunk_size(n, config.chunk_size)
+    padded = -(-n // chunk) * chunk  # padding rows have weight 0
     parts = jax.lax.map(
         lambda a: config.loss(palette, a[0], a[1]) * jnp.sum(a[1]),
-        (colours.reshape(-1, chunk, colours.shape[1]), w.reshape(-1, chunk)),
+        (
+            _pad_rows(colours, padded).reshape(-1, chunk, colours.shape[1]),
+            _pad_rows(w, padded).reshape(-1, chunk),
+        ),
     )
     return jnp.sum(parts) / jnp.maximum(jnp.sum(w), 1e-30)
 

@@ -228,10 +228,16 @@ def _chunks(x: jax.Array, chunk: int) -> jax.Array:
 
 
 def _chunk_size(n: int, chunk: int) -> int:
-    chunk = min(chunk, n)
-    while n % chunk:
-        chunk //= 2
-    return max(chunk, 1)
+    """Rows per chunk for ``n`` rows: at most ``chunk``, and as even as possible."""
+    num_chunks = -(-n // max(min(chunk, n), 1))
+    return -(-n // num_chunks)
+
+
+def _pad_rows(x: jax.Array, rows: int) -> jax.Array:
+    """``x`` with zero rows appended up to ``rows`` rows."""
+    if x.shape[0] == rows:
+        return x
+    return jnp.pad(x, [(0, rows - x.shape[0])] + [(0, 0)] * (x.ndim - 1))
 
 
 def assign(
@@ -247,8 +253,8 @@ def assign(
     Args:
       pixels: ``(n, c)`` colours, integer or float.
       palette: ``(k, c)`` colours of the same kind.
-      chunk_size: rows per chunk; ``n`` is processed in chunks of the largest power-of-2
-        fraction of it that divides ``n``.
+      chunk_size: most rows per chunk (``n`` is split into equal chunks, the last one
+        padded).
 
     Returns:
       ``(indices, sq_dist)`` of shape ``(n,)``: int32 indices and squared distances
@@ -299,8 +305,9 @@ def assign(
             idx = jnp.min(jnp.where(d <= m[:, None], iota, k), axis=1)
             return idx, m
 
-    idx, dist = jax.lax.map(body, _chunks(pixels, chunk))
-    return idx.reshape(n), dist.reshape(n)
+    padded = -(-n // chunk) * chunk  # chunks of equal size; the padding rows are dropped
+    idx, dist = jax.lax.map(body, _chunks(_pad_rows(pixels, padded), chunk))
+    return idx.reshape(padded)[:n], dist.reshape(padded)[:n]
 
 
 def lloyd_step(

@@ -288,3 +288,11 @@ def test_bucket_sizes():
     for n in range(1, 5000, 37):
         b = _quantize.bucket_size(n)
         assert n <= b <= max(256, int(n * 1.5) + 1)
+
+
+def test_custom_loss_on_a_bucket_that_is_not_a_multiple_of_the_chunk():
+    # 64 x 96 = 6144 pixels: the objective's chunks (4096) do not divide the bucket.
+    image = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    r = jaxquant.quantize(jax.random.key(0), image, 8, loss=jaxquant.losses.huber_loss, **FAST)
+    assert np.isfinite(float(r.loss))
+    assert int(r.status) == jaxquant.Status.OK

@@ -146,3 +146,15 @@ def test_unknown_optimizer_lists_names():
         ValueError, match="valid names: sgd, momentum, nesterov, adagrad, rmsprop, adam"
     ):
         jaxquant.make_optimizer("lbfgs", 0.1, 10)
+
+
+@pytest.mark.parametrize(("n", "chunk"), [(8191, 1000), (6144, 4096), (7, 3)])
+def test_assign_any_row_count_and_chunk(n, chunk):
+    # Chunks need not divide n: the last one is padded, and the padding is dropped.
+    rng = np.random.default_rng(n)
+    pixels = rng.integers(0, 256, (n, 3), dtype=np.uint8)
+    palette = rng.integers(0, 256, (17, 3), dtype=np.uint8)
+    idx, d = jaxquant.assign(pixels, palette, chunk_size=chunk)
+    ref_idx, ref_d = ref.assign(pixels, palette)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(d, ref_d)
