@@ -10,70 +10,178 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ImageReadError", "atomic_write", "load_image", "save_png", "to_pil"]
+from jaxquant import _checks
+
+__all__ = [
+    "MAX_PIXELS",
+    "ImageReadError",
+    "atomic_write",
+    "load_image",
+    "remove_stale_temps",
+    "save_png",
+    "to_pil",
+]
 
 
 class ImageReadError(ValueError):
     """An input file could not be read as an image; the message names the file."""
 
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
+# Pillow's own limit (``Image.MAX_IMAGE_PIXELS``, 89.5 MP) warns from there and refuses
+# twice that. jaxquant's default is Pillow's hard limit, so a 100-MP panorama goes
+# through without a warning; a photo-like 8-bit RGB image needs about 50 bytes per pixel
+# at peak (benchmarks/bench_memory.py), so the default needs about 9 GB at most.
+MAX_PIXELS = 178_956_970
+"""Default ``max_pixels`` of :func:`load_image` (and ``--max-pixels``): 2 x 89,478,485."""
+
+# Peak bytes per pixel of load + quantize + save, measured by benchmarks/bench_memory.py
+# (rounded up): a declared size needing more than the machine's memory is refused.
+_BYTES_PER_PIXEL = 64
+
+
+def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> np.ndarray:
     """Read an image file as a uint8 array of shape (H, W, C).
 
-    The EXIF orientation is applied. Grayscale images (1-bit, 8-bit and 16-bit) give
-    ``C = 1``; images with an alpha channel that is not fully opaque give RGBA
-    (``C = 4``); everything else (palette, CMYK, YCbCr, ...) is converted to RGB. 16-bit
-    samples are rounded to 8 bits.
+    What each kind of image gives (docs/errors.md has the full table):
+
+    - 1-bit, 8-bit and 16-bit grayscale: ``C = 1``; 16-bit samples are rounded to
+      8 bits (``round(v · 255 / 65535)``).
+    - RGB, CMYK, YCbCr, LAB, HSV and palette images without transparency: RGB (``C = 3``).
+      16-bit RGB PNGs arrive from Pillow as the high byte of each sample (truncated,
+      error below one level).
+    - Images with an alpha channel or palette transparency (RGBA, LA, PA, P with
+      ``tRNS``): RGBA (``C = 4``) if any pixel is not fully opaque, else RGB. The colour
+      of fully transparent pixels is invisible and set to 0, so that it cannot pull
+      palette colours or take palette entries.
+    - The EXIF orientation is applied.
+    - Multi-frame files (animated GIF/PNG/WebP, multi-page TIFF) are refused: one
+      indexed PNG holds one frame. Camera MPO files (a JPEG with embedded previews)
+      give their first, primary picture.
+    - 32-bit float images and 32-bit integer ones outside 0..65535 are refused.
+
+    The size is checked from the header, before any pixel is decoded.
 
     Args:
       path: the file.
+      max_pixels: refuse images with more pixels than this (default :data:`MAX_PIXELS`,
+        about 179 MP). A value above Pillow's ``Image.MAX_IMAGE_PIXELS`` raises that
+        process-wide limit to it, since Pillow would refuse the image first. Whatever
+        the limit, an image whose declared size needs more memory than the machine
+        has is refused.
 
     Returns:
       A ``(H, W, C)`` uint8 NumPy array.
 
     Raises:
-      ImageReadError: if the file is missing, unreadable or not a supported image.
+      ImageReadError: if the file is missing, unreadable, too large or not a supported
+        image; the message starts with the path.
+
+    Examples:
+      >>> import numpy as np, tempfile, os, jaxquant
+      >>> from PIL import Image
+      >>> path = os.path.join(tempfile.mkdtemp(), "gray.png")
+      >>> Image.fromarray(np.zeros((2, 3), np.uint8)).save(path)
+      >>> jaxquant.load_image(path).shape
+      (2, 3, 1)
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
+    limit = (
+        MAX_PIXELS
+        if max_pixels is None
+        else _checks.check_count("max_pixels", max_pixels, minimum=1)
+    )
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < limit:
+        Image.MAX_IMAGE_PIXELS = limit
     try:
         with Image.open(path) as im:
+            _check_size(path, im.size, limit)
+            frames = getattr(im, "n_frames", 1)
+            if frames > 1 and im.format != "MPO":
+                raise ImageReadError(
+                    f"{path}: has {frames} frames ({im.format} animation or pages); "
+                    "jaxquant quantizes single images: extract one frame first"
+                )
             im = ImageOps.exif_transpose(im)
             return _to_array(im)
+    except ImageReadError:
+        raise
     except FileNotFoundError:
         raise ImageReadError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ImageReadError(f"{path}: is a directory, not an image file") from None
+    except NotADirectoryError:
+        raise ImageReadError(f"{path}: no such file (a parent is not a directory)") from None
     except PermissionError:
         raise ImageReadError(f"{path}: permission denied") from None
     except UnidentifiedImageError:
         raise ImageReadError(f"{path}: not a recognised image file") from None
-    except Image.DecompressionBombError as e:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        # Pillow's check fires on frames and tiles too; the warning arrives here only
+        # when warnings are errors.
         raise ImageReadError(f"{path}: refused, too many pixels ({e})") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageReadError(f"{path}: cannot decode image ({e})") from None
+    except MemoryError:
+        raise ImageReadError(f"{path}: not enough memory to decode this image") from None
+    except Exception as e:  # noqa: BLE001 - Pillow's decoders raise many kinds on bad data
+        reason = str(e) or type(e).__name__
+        raise ImageReadError(f"{path}: cannot decode image ({reason})") from None
+
+
+def _check_size(path: Path, size: tuple[int, int], limit: int) -> None:
+    """Refuse a declared size over ``limit`` or over the machine's memory (no allocation)."""
+    w, h = size
+    n = w * h
+    if n == 0:
+        raise ImageReadError(f"{path}: image is empty ({w}x{h})")
+    if n > limit:
+        raise ImageReadError(
+            f"{path}: refused, {w}x{h} = {n:,} pixels is over the limit of {limit:,} "
+            "(a decompression bomb?); raise it with --max-pixels (max_pixels) if the image "
+            "is genuine"
+        )
+    memory = _physical_memory()
+    need = n * _BYTES_PER_PIXEL
+    if memory is not None and need > memory:
+        raise ImageReadError(
+            f"{path}: refused, {w}x{h} = {n:,} pixels needs about {need / 2**30:.0f} GiB of "
+            f"memory, more than this machine has ({memory / 2**30:.0f} GiB)"
+        )
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
+        return None
 
 
 def _to_array(im) -> np.ndarray:
     mode = im.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I"):
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         a = np.asarray(im, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0
-        return np.clip(np.round(a * (255.0 / top)), 0, 255).astype(np.uint8)[:, :, None]
-    if mode in ("1", "L"):
-        return np.asarray(im.convert("L"))[:, :, None]
+        if mode == "I" and a.size and (a.min() < 0 or a.max() > 65535):
+            raise ValueError("32-bit integer samples outside 0..65535 are not supported")
+        # 16-bit samples (PGM with maxval > 255 arrives as mode I).
+        return np.round(a * (255.0 / 65535.0)).astype(np.uint8)[:, :, None]
     if mode == "F":
-        raise ValueError("32-bit float images are not supported")
+        raise ValueError(
+            "32-bit float images are not supported (no defined range); convert to 8 or 16 bits"
+        )
+    if mode == "L":  # no convert(): it would copy the decoded image once more
+        return np.asarray(im)[:, :, None]
+    if mode == "1":
+        return np.asarray(im.convert("L"))[:, :, None]
     has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        mode == "P" and "transparency" in im.info
+        mode in ("P", "L", "RGB") and "transparency" in im.info
     )
     if has_alpha:
-        rgba = np.asarray(im.convert("RGBA"))
-        if rgba[:, :, 3].min() < 255:
-            return rgba
-        return np.ascontiguousarray(rgba[:, :, :3])
-    return np.asarray(im.convert("RGB"))
+        rgba = np.array(im.convert("RGBA"))
+        if rgba[:, :, 3].min() == 255:
+            return np.ascontiguousarray(rgba[:, :, :3])
+        rgba[rgba[:, :, 3] == 0] = 0
+        return rgba
+    return np.asarray(im if mode == "RGB" else im.convert("RGB"))
 
 
 def to_pil(indices, palette):
@@ -136,6 +244,41 @@ def atomic_write(path: str | os.PathLike):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def remove_stale_temps(paths) -> int:
+    """Delete temporary files that :func:`atomic_write` left beside ``paths``.
+
+    A process killed with SIGKILL (or by a power cut) between creating the temporary
+    file and renaming it leaves ``.<name>.<random>.tmp`` beside the output; the output
+    itself is either absent or its previous complete version. Call this before writing
+    ``paths`` again; only temporaries of these names are touched, so processes writing
+    other files into the same directory are not disturbed.
+
+    Args:
+      paths: output paths.
+
+    Returns:
+      The number of files removed.
+    """
+    by_dir: dict[Path, set[str]] = {}
+    for p in map(Path, paths):
+        by_dir.setdefault(p.parent, set()).add(p.name)
+    removed = 0
+    for directory, names in by_dir.items():
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            n = entry.name
+            if not (n.startswith(".") and n.endswith(".tmp")):
+                continue
+            if n[1:-4].rpartition(".")[0] in names:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed
 
 
 @functools.lru_cache(maxsize=1)
