@@ -7,7 +7,10 @@
   MSE/PSNR and file size against K; needs matplotlib, the ``plot`` extra).
 - ``compress ... --animate-steps steps.gif`` (wired in :mod:`jaxquant.cli`): the palette
   converging over the SQ steps, from one compiled scan that records every step's palette
-  (:func:`palette_steps`).
+  (:func:`palette_steps`). Measured on a 240x160 image, K = 16, 10 frames of 500 steps
+  (2 shared CPU cores): 8.6 s cold, 0.13 s warm, against 64 s cold for ten ``quantize``
+  calls with ``num_steps`` 50, 100, ..., 500 (a compile each, and each a different run:
+  the learning-rate schedule decays over its own ``num_steps``).
 
 K is a static shape, so each K of a sweep is its own compiled program: the sweep runs
 them one after the other, with a progress bar, and the persistent compilation cache
