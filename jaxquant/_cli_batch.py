@@ -88,6 +88,14 @@ def collect(inputs, out_dir: Path, *, recursive: bool) -> tuple[list[Job], list[
     for item in inputs:
         path = Path(item)
         if path.is_dir():
+            real = os.path.realpath(path)
+            if real == out_real or real.startswith(out_real + os.sep):
+                reason = (
+                    "is the --out-dir or inside it (outputs are never inputs); "
+                    "give another --out-dir, or name the files with --overwrite"
+                )
+                errors.append((str(path), reason))
+                continue
             walker = path.rglob("*") if recursive else path.iterdir()
             found = []
             for f in walker:
@@ -113,14 +121,15 @@ def _key_data(rel: Path) -> int:
     return zlib.crc32(rel.as_posix().encode()) & 0x7FFFFFFF
 
 
-def _load(job: Job, k: int):
+def _load(job: Job, k: int, space: str = "rgb", max_pixels: int | None = None):
     """Read and prepare one image (thread pool): ``(prepared, bytes_in)`` or a reason."""
-    from jaxquant._quantize import prepare
+    from jaxquant._quantize import check_space, prepare
     from jaxquant.io import ImageReadError, load_image
 
     try:
-        image = load_image(job.src)
+        image = load_image(job.src, max_pixels=max_pixels)
         size = job.src.stat().st_size
+        check_space(space, image.shape[2])
         return prepare(image, k), size
     except ImageReadError as e:
         text = str(e)
@@ -181,6 +190,7 @@ def run(args, user_error: type[Exception]) -> int:
             num_lloyd_steps=args.lloyd_steps,
             tol=0.0,
             lloyd_tol=0.0,
+            space=args.space,
         )
     except (ValueError, TypeError) as e:
         raise user_error(str(e)) from None
@@ -208,10 +218,17 @@ def run(args, user_error: type[Exception]) -> int:
         summary.failed -= 1  # counted above; fail() counts again
         fail(path, reason)
 
+    from jaxquant.io import remove_stale_temps
+
+    remove_stale_temps(out_dir / job.rel for job in jobs)  # left by a killed run
     todo = []
     for job in jobs:
-        if (out_dir / job.rel).exists() and not args.overwrite:
-            summary.skipped += 1
+        dst = out_dir / job.rel
+        if dst.exists() and not args.overwrite:
+            if os.path.samefile(dst, job.src):
+                fail(job.src, "output is the input file; pass --overwrite to replace it")
+            else:
+                summary.skipped += 1
             bar.update(1)
         else:
             todo.append(job)
@@ -221,15 +238,24 @@ def run(args, user_error: type[Exception]) -> int:
     chunk = args.batch_images * max(1, mesh.size)
     workers = args.workers or min(8, os.cpu_count() or 1)
     interrupted = False
+    space = config.space
+    max_pixels = getattr(args, "max_pixels", None)
     with futures.ThreadPoolExecutor(workers) as pool:
         chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
-        loading = [pool.submit(_load, job, config.k) for job in chunks[0]] if chunks else []
+        loading = (
+            [pool.submit(_load, job, config.k, space, max_pixels) for job in chunks[0]]
+            if chunks
+            else []
+        )
         writes: list = []
         try:
             for c, jobs_c in enumerate(chunks):
                 loaded = [f.result() for f in loading]
                 if c + 1 < len(chunks):  # read the next chunk while this one computes
-                    loading = [pool.submit(_load, job, config.k) for job in chunks[c + 1]]
+                    loading = [
+                        pool.submit(_load, job, config.k, space, max_pixels)
+                        for job in chunks[c + 1]
+                    ]
                 ready, preps, sizes = [], [], []
                 for job, item in zip(jobs_c, loaded, strict=True):
                     if isinstance(item, str):

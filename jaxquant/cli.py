@@ -1,4 +1,7 @@
-"""Command-line interface: ``jaxquant compress``. Thin: parse, call the library, write, report."""
+"""Command-line interface: ``jaxquant compress``, ``compare`` and ``sweep``.
+
+Thin: parse, call the library, write, report.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -182,12 +186,35 @@ def _parser() -> argparse.ArgumentParser:
         "interrupted run resumes) and allow an output to replace its input",
     )
     c.add_argument(
+        "--max-pixels",
+        type=_positive_int,
+        default=None,
+        help="refuse images with more pixels than this, checked from the file header "
+        "(default 178956970, Pillow's decompression-bomb limit)",
+    )
+    c.add_argument(
         "--cache-dir",
         default=None,
         help="persistent compilation cache ('' disables; default "
         "$JAXQUANT_CACHE_DIR or ~/.cache/jaxquant/xla)",
     )
     c.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    from jaxquant import _cli_reports
+
+    _cli_reports.add_quantize_options(c)
+    c.add_argument(
+        "--animate-steps",
+        metavar="GIF",
+        help="also write the palette converging over the SQ steps as an animated GIF "
+        "(one input, mode vector)",
+    )
+    c.add_argument(
+        "--animate-frames",
+        type=_positive_int,
+        default=20,
+        help="frames of --animate-steps after the seeding one (default 20)",
+    )
+    _cli_reports.add_commands(sub)
     return parser
 
 
@@ -198,7 +225,8 @@ def _compress(args) -> int:
         raise UserError("give at least one INPUT file or directory, or --sample")
     if args.k > 256:
         raise UserError(
-            f"-k {args.k}: an indexed PNG holds at most 256 colours; use -k 256 or fewer"
+            f"-k {args.k}: an indexed PNG holds at most 256 colours; use -k 256 or fewer "
+            "(larger palettes: jaxquant.quantize in Python, saving result.image as RGB)"
         )
     distributed = (args.coordinator, args.num_processes, args.process_id)
     if any(v is not None for v in distributed) and any(v is None for v in distributed):
@@ -220,6 +248,8 @@ def _compress(args) -> int:
         raise UserError("-o names one output file; for many inputs give --out-dir")
     if args.out_dir is None:
         raise UserError("many inputs (or a directory) need --out-dir")
+    if args.mode != "vector" or args.animate_steps:
+        raise UserError("--mode channel/global and --animate-steps take one input file")
     from jaxquant import _cli_batch
 
     return _cli_batch.run(args, UserError)
@@ -229,7 +259,7 @@ def _compress_one(args) -> int:
     import jax
 
     import jaxquant
-    from jaxquant.io import ImageReadError, load_image
+    from jaxquant.io import ImageReadError, load_image, remove_stale_temps
 
     if args.sample:
         src = resources.files("jaxquant") / "data" / "sample.png"
@@ -239,17 +269,20 @@ def _compress_one(args) -> int:
     out_path = Path(args.output)
     if out_path.is_dir():
         raise UserError(f"{out_path}: is a directory; give an output file name")
-    if not out_path.parent.exists():
+    try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{out_path.parent}: cannot create ({e.strerror or e})") from None
     try:
         same = out_path.exists() and os.path.samefile(in_path, out_path)
     except OSError:
         same = False
     if same and not args.overwrite:
         raise UserError(f"{out_path}: output is the input file; pass --overwrite to replace it")
+    remove_stale_temps([out_path])  # left beside it by a killed run
 
     try:
-        image = load_image(in_path)
+        image = load_image(in_path, max_pixels=args.max_pixels)
     except ImageReadError as e:
         raise UserError(str(e)) from None
     bytes_in = in_path.stat().st_size
@@ -267,14 +300,42 @@ def _compress_one(args) -> int:
             rank=args.rank,
             init=args.init,
             num_lloyd_steps=args.lloyd_steps,
+            space=args.space,
+            mode=args.mode,
         )
     except (ValueError, TypeError, FloatingPointError) as e:
         raise UserError(f"{in_path}: {e}") from None
     elapsed = time.perf_counter() - start
+    from jaxquant import _cli_reports
+
     try:
-        bytes_out = jaxquant.save_png(result, out_path)
+        if args.mode == "vector":
+            bytes_out = jaxquant.save_png(result, out_path)
+        else:  # levels combine across channels: indexed only if <= 256 colours result
+            bytes_out = _cli_reports.save_result(result, out_path, mode=args.mode)
     except OSError as e:
         raise UserError(f"{out_path}: cannot write ({e.strerror or e})") from None
+    if args.animate_steps:
+        if args.mode != "vector":
+            raise UserError("--animate-steps animates the palette of --mode vector only")
+        try:
+            _cli_reports.animate_steps(
+                jax.random.key(args.seed),
+                image,
+                args.k,
+                args.animate_steps,
+                num_frames=args.animate_frames,
+                space=args.space,
+                num_steps=args.steps,
+                batch_size=args.batch_size,
+                optimizer=args.optimizer,
+                learning_rate=args.lr,
+                init=args.init,
+            )
+        except ValueError as e:
+            raise UserError(f"{args.animate_steps}: {e}") from None
+        except OSError as e:
+            raise UserError(f"{args.animate_steps}: cannot write ({e.strerror or e})") from None
     if not args.quiet:
         h, w = image.shape[:2]
         used = len(set(map(int, jax.numpy.unique(result.indices))))
@@ -297,15 +358,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     _enable_compilation_cache(_cache_dir(args.cache_dir))
-    try:
-        if args.command == "compress":
-            return _compress(args)
-    except UserError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():
+        # Pillow warns about recoverable damage (corrupt EXIF, oversized tags) and then
+        # decodes the image; the CLI reports one line per problem, never warning text.
+        warnings.filterwarnings("ignore", module="PIL")
+        try:
+            if args.command == "compress":
+                return _compress(args)
+            from jaxquant import _cli_reports
+
+            if args.command in _cli_reports.COMMANDS:
+                return _cli_reports.run(args)
+        except UserError as e:
+            print(f"{PROG}: error: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"{PROG}: interrupted", file=sys.stderr)
+            return 130
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover
     return 2  # pragma: no cover
 
