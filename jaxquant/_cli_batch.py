@@ -19,6 +19,7 @@ import dataclasses
 import math
 import os
 import sys
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -49,6 +50,16 @@ class Summary:
     psnr_sum: float = 0.0
     psnr_count: int = 0  # finite PSNRs only (lossless images have inf)
     lossless: int = 0
+
+    def add(self, bytes_in: int, bytes_out: int, psnr: float) -> None:
+        self.done += 1
+        self.bytes_in += bytes_in
+        self.bytes_out += bytes_out
+        if math.isfinite(psnr):
+            self.psnr_sum += psnr
+            self.psnr_count += 1
+        else:
+            self.lossless += 1
 
     def lines(self, wall: float, process: str) -> list[str]:
         rate = self.done / wall if wall > 0 else 0.0
@@ -201,7 +212,7 @@ def run(args, user_error: type[Exception]) -> int:
     process = f"[{index}/{count}] " if count > 1 else ""
     jobs = _batch.shard_files(jobs, process_index=index, process_count=count)
     errors = errors if index == 0 else []  # report collection errors once
-    summary = Summary(failed=len(errors))
+    summary = Summary()
     bar = tqdm(
         total=len(jobs),
         unit="img",
@@ -210,13 +221,31 @@ def run(args, user_error: type[Exception]) -> int:
         dynamic_ncols=True,
     )
 
-    def fail(path, reason: str) -> None:
-        summary.failed += 1
-        bar.write(f"jaxquant: error: {path}: {reason}", file=sys.stderr)
+    lock = threading.Lock()  # the summary and the bar are shared with the writer threads
+
+    def fail(path, reason: str, *, job: bool = True) -> None:
+        with lock:
+            summary.failed += 1
+            bar.write(f"jaxquant: error: {path}: {reason}", file=sys.stderr)
+            if job:
+                bar.update(1)
+
+    def write(job: Job, size: int, result) -> None:
+        """Encode and write one output, then count it (runs on the thread pool)."""
+        try:
+            written = _write(result, out_dir / job.rel)
+        except OSError as e:
+            fail(job.src, f"cannot write {out_dir / job.rel} ({e.strerror or e})")
+            return
+        except Exception as e:  # noqa: BLE001 - a thread's error must not vanish
+            fail(job.src, f"cannot write {out_dir / job.rel} ({type(e).__name__}: {e})")
+            return
+        with lock:
+            summary.add(size, written, float(result.psnr))
+            bar.update(1)
 
     for path, reason in errors:
-        summary.failed -= 1  # counted above; fail() counts again
-        fail(path, reason)
+        fail(path, reason, job=False)
 
     from jaxquant.io import remove_stale_temps
 
@@ -247,7 +276,6 @@ def run(args, user_error: type[Exception]) -> int:
             if chunks
             else []
         )
-        writes: list = []
         try:
             for c, jobs_c in enumerate(chunks):
                 loaded = [f.result() for f in loading]
@@ -260,7 +288,6 @@ def run(args, user_error: type[Exception]) -> int:
                 for job, item in zip(jobs_c, loaded, strict=True):
                     if isinstance(item, str):
                         fail(job.src, item)
-                        bar.update(1)
                         continue
                     preps.append(item[0])
                     sizes.append(item[1])
@@ -275,19 +302,14 @@ def run(args, user_error: type[Exception]) -> int:
                     result = _finish(prep, out, raise_on_error=False)
                     if int(result.status) != Status.OK:
                         fail(job.src, "the fit diverged (non-finite palette); lower --lr")
-                        bar.update(1)
                         continue
-                    writes.append(
-                        (job, size, result, pool.submit(_write, result, out_dir / job.rel))
-                    )
-                writes = _drain(writes, summary, bar, fail, block=False)
-            writes = _drain(writes, summary, bar, fail, block=True)
+                    pool.submit(write, job, size, result)
         except KeyboardInterrupt:
             interrupted = True
             for f in loading:
                 f.cancel()
-            # Writes already submitted finish (each is atomic); nothing half-written stays.
-            writes = _drain(writes, summary, bar, fail, block=True)
+        # Leaving the pool waits for the writes already submitted (each atomic, each
+        # counted by its own thread), so the summary is exact even after Ctrl-C.
     bar.close()
     wall = time.perf_counter() - start
     if interrupted:
@@ -301,28 +323,3 @@ def run(args, user_error: type[Exception]) -> int:
     if interrupted:
         return 130
     return 1 if summary.failed else 0
-
-
-def _drain(writes, summary: Summary, bar, fail, *, block: bool):
-    """Account finished writes; with ``block`` wait for all. Returns those still running."""
-    pending = []
-    for job, size, result, future in writes:
-        if not block and not future.done():
-            pending.append((job, size, result, future))
-            continue
-        try:
-            written = future.result()
-        except OSError as e:
-            fail(job.src, f"cannot write {job.rel} ({e.strerror or e})")
-        else:
-            summary.done += 1
-            summary.bytes_in += size
-            summary.bytes_out += written
-            psnr = float(result.psnr)
-            if math.isfinite(psnr):
-                summary.psnr_sum += psnr
-                summary.psnr_count += 1
-            else:
-                summary.lossless += 1
-        bar.update(1)
-    return pending
