@@ -152,10 +152,13 @@ def _load(job: Job, k: int, space: str = "rgb", max_pixels: int | None = None):
         return str(e)
 
 
-def _write(result, dst: Path) -> int:
+def _write(result, dst: Path, *, truecolour: bool = False) -> int:
+    from jaxquant._cli_reports import save_result
     from jaxquant.io import save_png
 
     dst.parent.mkdir(parents=True, exist_ok=True)
+    if truecolour:
+        return save_result(result, dst, truecolour=True)
     return save_png(result, dst)
 
 
@@ -233,7 +236,7 @@ def run(args, user_error: type[Exception]) -> int:
     def write(job: Job, size: int, result) -> None:
         """Encode and write one output, then count it (runs on the thread pool)."""
         try:
-            written = _write(result, out_dir / job.rel)
+            written = _write(result, out_dir / job.rel, truecolour=args.format == "rgb")
         except OSError as e:
             fail(job.src, f"cannot write {out_dir / job.rel} ({e.strerror or e})")
             return

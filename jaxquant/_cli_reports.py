@@ -129,18 +129,19 @@ def add_commands(subparsers) -> None:
 # Shared helpers (also used by ``compress``).
 
 
-def encode_png(result, *, mode: str = "vector") -> bytes:
+def encode_png(result, *, mode: str = "vector", truecolour: bool = False) -> bytes:
     """A quantization result as PNG bytes: indexed when it has at most 256 colours.
 
     ``vector`` results are indexed PNGs of their palette. ``channel`` and ``global``
     results combine levels across channels: they are indexed when the image has at most
-    256 distinct colours, truecolour (RGB, RGBA or gray) otherwise.
+    256 distinct colours, truecolour (RGB, RGBA or gray) otherwise. ``truecolour=True``
+    always writes the quantized image as truecolour (any palette size).
     """
     from PIL import Image
 
     from jaxquant.io import to_pil
 
-    if mode == "vector":
+    if mode == "vector" and not truecolour:
         im = to_pil(result.indices, result.palette)
     else:
         image = np.asarray(result.image)
@@ -149,7 +150,7 @@ def encode_png(result, *, mode: str = "vector") -> bytes:
         image = image.reshape(image.shape[0], image.shape[1], -1)
         c = image.shape[2]
         colours, inverse = np.unique(image.reshape(-1, c), axis=0, return_inverse=True)
-        if len(colours) <= 256:
+        if len(colours) <= 256 and not truecolour:
             im = to_pil(inverse.reshape(image.shape[:2]), colours)
         else:
             modes = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
@@ -159,11 +160,11 @@ def encode_png(result, *, mode: str = "vector") -> bytes:
     return buffer.getvalue()
 
 
-def save_result(result, path, *, mode: str = "vector") -> int:
+def save_result(result, path, *, mode: str = "vector", truecolour: bool = False) -> int:
     """Write :func:`encode_png` atomically; returns the file's size in bytes."""
     from jaxquant.io import atomic_write
 
-    data = encode_png(result, mode=mode)
+    data = encode_png(result, mode=mode, truecolour=truecolour)
     path = Path(path)
     with atomic_write(path) as tmp:
         tmp.write_bytes(data)

@@ -119,6 +119,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("-o", "--output", help="output PNG path (one input file)")
     c.add_argument(
+        "--format",
+        choices=("indexed", "rgb"),
+        default="indexed",
+        help="indexed: palette PNG, up to 256 colours (default); rgb: the quantized image "
+        "as a truecolour PNG (any -k, larger files)",
+    )
+    c.add_argument(
         "--out-dir",
         help="output directory for many inputs: mirrors each input directory's tree, "
         "one .png per image",
@@ -223,10 +230,10 @@ def _compress(args) -> int:
         raise UserError("give INPUT files or --sample, not both")
     if not args.sample and not args.inputs:
         raise UserError("give at least one INPUT file or directory, or --sample")
-    if args.k > 256:
+    if args.k > 256 and args.format == "indexed":
         raise UserError(
-            f"-k {args.k}: an indexed PNG holds at most 256 colours; use -k 256 or fewer "
-            "(larger palettes: jaxquant.quantize in Python, saving result.image as RGB)"
+            f"-k {args.k}: an indexed PNG holds at most 256 colours; use -k 256 or fewer, "
+            "or --format rgb to write the quantized image as a truecolour PNG"
         )
     distributed = (args.coordinator, args.num_processes, args.process_id)
     if any(v is not None for v in distributed) and any(v is None for v in distributed):
@@ -309,10 +316,12 @@ def _compress_one(args) -> int:
     from jaxquant import _cli_reports
 
     try:
-        if args.mode == "vector":
+        if args.mode == "vector" and args.format == "indexed":
             bytes_out = jaxquant.save_png(result, out_path)
         else:  # levels combine across channels: indexed only if <= 256 colours result
-            bytes_out = _cli_reports.save_result(result, out_path, mode=args.mode)
+            bytes_out = _cli_reports.save_result(
+                result, out_path, mode=args.mode, truecolour=args.format == "rgb"
+            )
     except OSError as e:
         raise UserError(f"{out_path}: cannot write ({e.strerror or e})") from None
     if args.animate_steps:

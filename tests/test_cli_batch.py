@@ -224,3 +224,34 @@ def test_persistent_cache_second_run_compiles_nothing(tmp_path):
     # A new image of a known bucket: the fit program comes from the cache.
     assert logs[1].count("Compiling jit(_fit_one)") == 1
     assert logs[1].count("cache hit for 'jit__fit_one'") == 1
+
+
+def test_format_rgb_writes_truecolour_for_any_k(tree, tmp_path, capsys):
+    out = tmp_path / "big.png"
+    args = ["compress", str(tree / "sub" / "c.png"), "-o", str(out), "--cache-dir", ""]
+    assert cli.main([*args, "-k", "300", "--steps", "20", "--batch-size", "64"]) == 2
+    assert "--format rgb" in capsys.readouterr().err
+    assert not out.exists()
+    code = cli.main([*args, "-k", "300", "--steps", "20", "--batch-size", "64", "--format", "rgb"])
+    assert code == 0
+    with Image.open(out) as im:
+        assert im.mode == "RGB"
+        assert im.size == (20, 10)
+    # Batch mode writes truecolour too.
+    outdir = tmp_path / "outdir"
+    code = cli.main(["compress", str(tree), "--out-dir", str(outdir), *OPTS, "--format", "rgb"])
+    assert code == 0
+    with Image.open(outdir / "a.png") as im:
+        assert im.mode == "RGB"
+        assert len(im.getcolors()) <= 4
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["--mode", "channel"], "take one input file"),
+     (["--animate-steps", "x.gif"], "take one input file")],
+)  # fmt: skip
+def test_single_file_options_are_refused_in_batch_mode(tree, tmp_path, capsys, extra, message):
+    out = tmp_path / "out"
+    assert cli.main(["compress", str(tree), "--out-dir", str(out), *OPTS, *extra]) == 2
+    assert message in capsys.readouterr().err
