@@ -187,8 +187,7 @@ def quantize_batch(
         raise ValueError("images is empty")
     if not isinstance(mode, str) or mode not in _modes.MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(_modes.MODES)}")
-    config, lr = _config(
-        k,
+    options = dict(
         num_steps=num_steps,
         batch_size=batch_size,
         optimizer=optimizer,
@@ -198,28 +197,15 @@ def quantize_batch(
         init=init,
         num_lloyd_steps=num_lloyd_steps,
         tol=tol,
-        lloyd_tol=0.0,
         space=space,
     )
+    config, lr = _config(k, lloyd_tol=0.0, **options)
     keys = jax.random.split(key, n)
     if mode != "vector":
-        options = dict(
-            num_steps=num_steps,
-            batch_size=batch_size,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            rank=rank,
-            loss=loss,
-            init=init,
-            num_lloyd_steps=num_lloyd_steps,
-            tol=tol,
-            space=space,
-            mode=mode,
-        )
         results = []
         for i, image in enumerate(images):
             try:
-                results.append(quantize(keys[i], image, k, **options))
+                results.append(quantize(keys[i], image, k, mode=mode, **options))
             except (TypeError, ValueError) as e:
                 raise type(e)(f"image {i}: {e}") from None
     else:

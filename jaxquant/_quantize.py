@@ -644,28 +644,7 @@ def quantize(
     """
     if not isinstance(mode, str) or mode not in _modes.MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(_modes.MODES)}")
-    if mode != "vector":
-        channels = _checks.as_image_array(image).shape[2]
-        check_space(space, channels, mode)
-        return _modes.quantize_mode(
-            key,
-            image,
-            k,
-            mode=mode,
-            num_steps=num_steps,
-            batch_size=batch_size,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            rank=rank,
-            loss=loss,
-            init=init,
-            num_lloyd_steps=num_lloyd_steps,
-            tol=tol,
-            space=space,
-        )
-    key = _checks.check_key(key)
-    config, lr = _config(
-        k,
+    options = dict(
         num_steps=num_steps,
         batch_size=batch_size,
         optimizer=optimizer,
@@ -675,9 +654,14 @@ def quantize(
         init=init,
         num_lloyd_steps=num_lloyd_steps,
         tol=tol,
-        lloyd_tol=0.0,
         space=space,
     )
+    if mode != "vector":
+        channels = _checks.as_image_array(image).shape[2]
+        check_space(space, channels, mode)
+        return _modes.quantize_mode(key, image, k, mode=mode, **options)
+    key = _checks.check_key(key)
+    config, lr = _config(k, lloyd_tol=0.0, **options)
     prep = prepare(image, config.k)
     check_space(config.space, prep.shape[2])
     config = dataclasses.replace(config, uniform=prep.inverse is None)
