@@ -180,6 +180,7 @@ def run(args, user_error: type[Exception]) -> int:
 
     from jaxquant import _batch, _quantize
     from jaxquant._quantize import Status, _finish
+    from jaxquant.cli import fit_options
 
     out_dir = Path(args.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -193,18 +194,7 @@ def run(args, user_error: type[Exception]) -> int:
 
     try:
         config, lr = _quantize._config(
-            args.k,
-            num_steps=args.steps,
-            batch_size=args.batch_size,
-            optimizer=args.optimizer,
-            learning_rate=args.lr,
-            rank=args.rank,
-            loss=None,
-            init=args.init,
-            num_lloyd_steps=args.lloyd_steps,
-            tol=0.0,
-            lloyd_tol=0.0,
-            space=args.space,
+            args.k, loss=None, tol=0.0, lloyd_tol=0.0, **fit_options(args)
         )
     except (ValueError, TypeError) as e:
         raise user_error(str(e)) from None

@@ -30,7 +30,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxquant.cli import UserError, _non_negative_int, _positive_int
+from jaxquant.cli import UserError, _positive_int, add_run_options
 
 __all__ = ["COMMANDS", "add_commands", "add_quantize_options", "run"]
 
@@ -67,20 +67,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", nargs="?", help="input image file (any format Pillow reads)")
     p.add_argument("--sample", action="store_true", help="use the built-in sample photograph")
     add_quantize_options(p)
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument(
-        "--steps", type=_non_negative_int, default=None, help="SQ steps (default: tuned)"
-    )
-    p.add_argument(
-        "--batch-size", type=_positive_int, default=None, help="pixels per SQ step (default: tuned)"
-    )
-    p.add_argument(
-        "--cache-dir",
-        default=None,
-        help="persistent compilation cache ('' disables; default "
-        "$JAXQUANT_CACHE_DIR or ~/.cache/jaxquant/xla)",
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    add_run_options(p)
 
 
 def add_commands(subparsers) -> None:

@@ -86,6 +86,24 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Flags every quantizing command shares: seed, SQ size, compile cache, quiet."""
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--steps", type=_non_negative_int, default=None, help="SQ steps (default: tuned)"
+    )
+    p.add_argument(
+        "--batch-size", type=_positive_int, default=None, help="pixels per SQ step (default: tuned)"
+    )
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        help="persistent compilation cache ('' disables; default "
+        "$JAXQUANT_CACHE_DIR or ~/.cache/jaxquant/xla)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+
+
 def _parser() -> argparse.ArgumentParser:
     from jaxquant._solver import OPTIMIZERS
     from jaxquant.seeding import INITIALIZERS
@@ -152,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
     dist.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0")
     dist.add_argument("--num-processes", type=_positive_int, help="processes in the job")
     dist.add_argument("--process-id", type=_non_negative_int, help="this process's index")
-    c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_run_options(c)
     c.add_argument(
         "--optimizer", choices=OPTIMIZERS, default="adam", help="SQ optimizer (default adam)"
     )
@@ -161,12 +179,6 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=None,
         help="starting learning rate (default: tuned per optimizer)",
-    )
-    c.add_argument(
-        "--steps", type=_non_negative_int, default=None, help="SQ steps (default: tuned)"
-    )
-    c.add_argument(
-        "--batch-size", type=_positive_int, default=None, help="pixels per SQ step (default: tuned)"
     )
     c.add_argument(
         "--rank",
@@ -199,13 +211,6 @@ def _parser() -> argparse.ArgumentParser:
         help="refuse images with more pixels than this, checked from the file header "
         "(default 178956970, Pillow's decompression-bomb limit)",
     )
-    c.add_argument(
-        "--cache-dir",
-        default=None,
-        help="persistent compilation cache ('' disables; default "
-        "$JAXQUANT_CACHE_DIR or ~/.cache/jaxquant/xla)",
-    )
-    c.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     from jaxquant import _cli_reports
 
     _cli_reports.add_quantize_options(c)
@@ -223,6 +228,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     _cli_reports.add_commands(sub)
     return parser
+
+
+def fit_options(args) -> dict:
+    """The ``quantize`` options that ``compress``'s flags set (single-file and batch mode)."""
+    return dict(
+        num_steps=args.steps,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        learning_rate=args.lr,
+        rank=args.rank,
+        init=args.init,
+        num_lloyd_steps=args.lloyd_steps,
+        space=args.space,
+    )
 
 
 def _compress(args) -> int:
@@ -297,18 +316,7 @@ def _compress_one(args) -> int:
     start = time.perf_counter()
     try:
         result = jaxquant.quantize(
-            jax.random.key(args.seed),
-            image,
-            args.k,
-            num_steps=args.steps,
-            batch_size=args.batch_size,
-            optimizer=args.optimizer,
-            learning_rate=args.lr,
-            rank=args.rank,
-            init=args.init,
-            num_lloyd_steps=args.lloyd_steps,
-            space=args.space,
-            mode=args.mode,
+            jax.random.key(args.seed), image, args.k, mode=args.mode, **fit_options(args)
         )
     except (ValueError, TypeError, FloatingPointError) as e:
         raise UserError(f"{in_path}: {e}") from None
