@@ -47,3 +47,20 @@ def test_options_are_keyword_only(fn):
     params = list(inspect.signature(fn).parameters.values())
     positional = [p.name for p in params if p.kind is not p.KEYWORD_ONLY]
     assert positional == ["key", "image", "k"]
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [(m, n) for m in (jaxquant.colour, jaxquant.report) for n in m.__all__],
+    ids=lambda x: getattr(x, "__name__", x),
+)
+def test_module_functions_have_examples_and_keyword_only_options(module, name):
+    obj = getattr(module, name)
+    if not callable(obj):
+        return
+    doc = inspect.getdoc(obj)
+    assert doc
+    assert "Examples:" in doc
+    params = inspect.signature(obj).parameters.values()
+    options = [p.name for p in params if p.default is not p.empty and p.kind != p.KEYWORD_ONLY]
+    assert options == [], f"{name}: options {options} must be keyword-only"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 
 import jax
 import jax.numpy as jnp
@@ -383,16 +382,3 @@ def test_property_ciede2000_symmetric_non_negative_zero_on_diagonal(pairs):
     assert bool(jnp.all(d >= 0))
     np.testing.assert_array_equal(d, colour.ciede2000(b, a))
     np.testing.assert_array_equal(colour.ciede2000(a, a), np.zeros(8, np.float32))
-
-
-@pytest.mark.parametrize("name", colour.__all__)
-def test_public_api_is_documented_with_keyword_only_options(name):
-    obj = getattr(colour, name)
-    if not callable(obj):
-        return
-    doc = inspect.getdoc(obj)
-    assert doc
-    assert "Examples:" in doc
-    params = inspect.signature(obj).parameters.values()
-    options = [p.name for p in params if p.default is not p.empty and p.kind != p.KEYWORD_ONLY]
-    assert options == [], f"{name}: options {options} must be keyword-only"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 import subprocess
 import sys
@@ -297,16 +296,3 @@ def test_plot_histograms_writes_a_png(tmp_path, image, pooled):
     im = _reopen(path)
     assert im.format == "PNG"
     assert im.height > 100
-
-
-@pytest.mark.parametrize("name", report.__all__)
-def test_public_api_is_documented_with_keyword_only_options(name):
-    obj = getattr(report, name)
-    if not callable(obj):
-        return
-    doc = inspect.getdoc(obj)
-    assert doc
-    assert "Examples:" in doc
-    params = inspect.signature(obj).parameters.values()
-    options = [p.name for p in params if p.default is not p.empty and p.kind != p.KEYWORD_ONLY]
-    assert options == [], f"{name}: options {options} must be keyword-only"
