@@ -254,23 +254,18 @@ def _trajectory(key, colours, weights, learning_rate, config):
     opt = config.optimizer
     if isinstance(opt, str):
         opt = _solver.make_optimizer(opt, learning_rate, config.num_steps)
-    state = _solver.SQState(
-        palette=palette,
-        opt_state=opt.init(palette),
-        ema=jnp.zeros((), jnp.float32),
-        ema_checkpoint=jnp.full((), jnp.inf, jnp.float32),
-        done=jnp.zeros((), bool),
-        num_steps=jnp.zeros((), jnp.int32),
-    )
     cdf = jnp.sum(w > 0).astype(jnp.int32) if config.uniform else jnp.cumsum(w)
-
-    def step(s, step_key):
-        s, _ = _solver.sq_step(
-            s, step_key, x, cdf, loss=config.loss, optimizer=opt, batch_size=config.batch_size
-        )
-        return s, s.palette
-
-    _, history = jax.lax.scan(step, state, jax.random.split(key_fit, config.num_steps))
+    _, _, history = _solver._sq_run(
+        key_fit,
+        _solver.init_state(palette, opt),
+        x,
+        cdf,
+        loss=config.loss,
+        optimizer=opt,
+        num_steps=config.num_steps,
+        batch_size=config.batch_size,
+        record=True,
+    )
     return jnp.concatenate([palette[None], history])
 
 
@@ -327,8 +322,9 @@ def palette_steps(
 ) -> list[Frame]:
     """The palette of :func:`jaxquant.quantize` as it converges, at evenly spaced steps.
 
-    One compiled scan runs the same fit as ``quantize(key, image, k, ...)`` (``vector``
-    mode, no Lloyd steps) and records the palette after every step; ``num_frames + 1``
+    One compiled scan runs the same fit as ``quantize(key, image, k, ...,
+    num_lloyd_steps=0)`` (``vector`` mode: the SQ steps, without the Lloyd step that
+    ``quantize`` adds by default) and records the palette after every step; ``num_frames + 1``
     of them (step 0, the seeding, to the last step) are rounded to sRGB and every pixel
     assigned its nearest colour in ``space``. The last frame's palette is ``quantize``'s
     (before its lossless shortcut for images with at most ``k`` colours).

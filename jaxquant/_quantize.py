@@ -31,7 +31,9 @@ from jaxquant import _checks, _modes
 from jaxquant import colour as _colour
 from jaxquant._solver import (
     _OPTIMIZERS,
+    CHUNK_SIZE,
     _chunk_size,
+    _lloyd_rounded,
     _pad_rows,
     assign,
     default_learning_rate,
@@ -113,25 +115,28 @@ class Prepared:
     squeeze: bool  # the input was (H, W)
 
 
-# Deduplication costs ~35 ms on a 400k-pixel photo and saves O((pixels - distinct) · k)
-# in the final assignment: it pays from about this k on (benchmarks/bench_quality.py).
-_DEDUP_MIN_K = 128
+# Deduplication (np.unique) costs 35-70 ms on a 400k-pixel photo, and SQ then samples
+# colours by weight (a binary search per sample) instead of pixels uniformly. The
+# assignment it would save is ~10 ms at k = 256 (the palette loop of _solver.assign), so
+# quantize deduplicates only images that may have no more than k colours: on CQ100 it
+# was slower at every k up to 1024 (0.28 vs 0.16 s at k = 256, 0.47 vs 0.37 s at 1024).
 _PROBE_PIXELS = 16384
 
 
 def prepare(image, k: int | None = None) -> Prepared:
     """Validate an image and reduce it to weighted colours, padded to a bucket (host side).
 
-    The pixels are deduplicated into distinct colours with counts when that is faster
-    (``k >= 128``) or needed: when the image may have no more than ``k`` distinct colours
-    (the first pixels are probed), so the lossless shortcut in ``_fit`` sees the true
-    distinct count. Otherwise every pixel is its own colour of weight 1.
+    The pixels are deduplicated into distinct colours with counts for ``k=None`` (Lloyd
+    iterates over all colours: deduplication pays) and when the image may have no more
+    than ``k`` distinct colours (pixels spread over the image are probed), so that the
+    lossless shortcut in ``_fit`` sees the true distinct count. Otherwise every pixel is
+    its own colour of weight 1 and SQ samples pixels uniformly.
     """
     squeeze = not hasattr(image, "mode") and np.ndim(image) == 2
     arr = _checks.as_image_array(image)
     h, w, c = arr.shape
     pixels = arr.reshape(h * w, c)
-    dedup = k is None or k >= _DEDUP_MIN_K or _few_colours(pixels, k)
+    dedup = k is None or _few_colours(pixels, k)
     if not dedup:
         colours, inverse, counts = pixels, None, np.ones(h * w, np.float32)
     elif arr.dtype == np.uint8:
@@ -199,7 +204,7 @@ class _Config:
     tol: float
     lloyd_tol: float
     seed_sample_size: int
-    chunk_size: int = 4096
+    chunk_size: int = CHUNK_SIZE
     uniform: bool = False  # weights are 1 then 0 (pixels, not deduplicated colours)
     space: str = "rgb"  # colour space of the fit (jaxquant.colour.SPACES)
 
@@ -271,7 +276,10 @@ def _fit_one(key, colours, weights, learning_rate, config: _Config) -> _FitOut:
         palette = state.palette
     else:
         losses = jnp.zeros((0,), jnp.float32)
-    if config.num_lloyd_steps > 0:
+    if config.num_lloyd_steps > 0 and config.num_steps > 0 and integer and config.space == "rgb":
+        # A polish after SQ: Lloyd against the rounded palette, exact in integers.
+        palette = _lloyd_rounded(palette, colours, w, num_steps=config.num_lloyd_steps)
+    elif config.num_lloyd_steps > 0:
         palette, lloyd_losses, _ = lloyd(
             palette,
             x,
@@ -419,23 +427,28 @@ def _fit_many(keys, colours, weights, learning_rate, config: _Config) -> _FitOut
 # --------------------------------------------------------------------------------------
 # Eager API.
 
-# Defaults chosen on CQ100 (benchmarks/tune.py and the sweeps in docs/benchmarks.md).
-# Many small steps beat few large ones at equal cost; beyond k = 32 the palette keeps
-# improving up to ~1000 steps (median MSE vs scikit-learn on 10 images, k = 64: 0.998
-# after 500, 0.992 after 1000; k = 256: 1.012 after 500, 1.002 after 1000, 1.000 after
-# 1000 + 1 Lloyd step). Lloyd polish gains < 0.5% MSE for ~50% more time: off by default.
-_DEFAULT_LLOYD_STEPS = 0
+# Defaults chosen on CQ100 (benchmarks/tune.py, docs/benchmarks.md): median MSE over 40
+# images relative to scikit-learn KMeans(n_init=1), interleaved timings on 2 cores.
+# - Batches of 8 pixels per colour (1024..2048): at k = 256, 2048 x 750 steps beat
+#   1024 x 1500 and 4096 x 375 at the same number of samples.
+# - 1000 steps at every k: at k = 256, 750 steps gave 0.9997, 1000 gave 0.9973 (+40 ms).
+# - One Lloyd step against the rounded palette (squared loss only): 0.9973 -> 0.9962 at
+#   k = 256, 0.9928 -> 0.9921 at k = 64, for 5-10 ms.
 _DEFAULT_SEED_SAMPLE = 4096
 
 
 def _default_num_steps(k: int) -> int:
-    # A step costs O(batch · k) with batch ~ 4k: from k = 128 on, 1000 steps would cost
-    # more than libimagequant's whole run (benchmarks/bench_quality.py), so 500 there.
-    return 1000 if 32 < k < 128 else 500
+    del k
+    return 1000
 
 
 def _default_batch_size(k: int) -> int:
-    return int(min(max(4 * k, 512), 2048))
+    return int(min(max(8 * k, 1024), 2048))
+
+
+def _default_lloyd_steps(loss_given: bool, rank: float) -> int:
+    # A Lloyd step minimises the squared error: it would undo a fit of another objective.
+    return 1 if not loss_given and rank == 2.0 else 0
 
 
 def _finish(prep: Prepared, out: _FitOut, *, raise_on_error: bool = True) -> QuantizeResult:
@@ -531,7 +544,8 @@ def _config(
     batch_size = _default_batch_size(k) if batch_size is None else batch_size
     batch_size = _checks.check_count("batch_size", batch_size, minimum=1)
     loss_fn = _resolve_loss(loss, float(rank))
-    num_lloyd_steps = _DEFAULT_LLOYD_STEPS if num_lloyd_steps is None else num_lloyd_steps
+    if num_lloyd_steps is None:
+        num_lloyd_steps = _default_lloyd_steps(loss is not None, float(rank))
     num_lloyd_steps = _checks.check_count("num_lloyd_steps", num_lloyd_steps, minimum=0)
     opt, lr = _resolve_optimizer(optimizer, learning_rate, k)
     for name, value in (("tol", tol), ("lloyd_tol", lloyd_tol)):
@@ -588,8 +602,8 @@ def quantize(
         channels; or a PIL image (converted to RGB or L).
       k: number of palette colours, ``>= 1``. With at least as many colours as the image
         has distinct colours the result is lossless.
-      num_steps: SQ steps (default 1000 for ``32 < k < 128``, else 500; 0 skips SQ).
-      batch_size: pixels drawn per step (default ``4k`` clipped to 512..2048).
+      num_steps: SQ steps (default 1000; 0 skips SQ).
+      batch_size: pixels drawn per step (default ``8k`` clipped to 1024..2048).
       optimizer: a built-in name (``sgd``, ``momentum``, ``nesterov``, ``adagrad``,
         ``rmsprop``, ``adam``), each with a tuned decaying schedule, or any
         ``optax.GradientTransformation`` (used as is; create it once and reuse it, since a
@@ -599,8 +613,12 @@ def quantize(
       loss: a custom :class:`~jaxquant.losses.Loss` instead of ``rank``.
       init: seeding: ``"kmeans++"`` (default), ``"kmeans++-d1"``, ``"random"`` or an
         :class:`~jaxquant.seeding.Initializer`.
-      num_lloyd_steps: exact k-means steps on all distinct colours after SQ (default 0:
-        on CQ100 they gain under 0.5% MSE for about 50% more time).
+      num_lloyd_steps: k-means (Lloyd) steps on all pixels after SQ: each assigns every
+        pixel to its nearest palette colour and moves each colour to the mean of its
+        pixels (for uint8 input in ``rgb``: nearest colour of the rounded palette, exact
+        in integers). Default 1 for the squared loss (``rank=2``, no ``loss``), which
+        removes the last SQ steps' noise for ~5% of the time; 0 otherwise, since a Lloyd
+        step minimises the squared error, not another objective.
       tol: stop SQ early when the smoothed minibatch loss falls by less than this
         fraction over 20 steps (0, the default, runs every step).
       space: the colour space the palette is fitted in, one of

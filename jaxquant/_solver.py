@@ -7,6 +7,7 @@ program serves every image whose distinct-colour count falls in the same bucket.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -14,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxquant.losses import Loss, squared_distances
+from jaxquant.losses import Loss, _min_over_palette
 from jaxquant.seeding import _sample_from_cdf
 
 __all__ = [
@@ -29,17 +30,19 @@ __all__ = [
 ]
 
 # name -> (optax factory taking a learning rate or schedule, base learning rate at k=16,
-# whether the rate scales like k). Plain and momentum SGD see gradients of size ~1/k per
-# colour (each colour gets ~1/k of a batch), so their rate grows like k. The adaptive
-# methods normalise the gradient, so their rate is a distance in colour space: it shrinks
-# like the spacing of k colours in 3-D, k^(-1/3). Tuned by benchmarks/tune.py.
-_OPTIMIZERS: dict[str, tuple[Callable[..., optax.GradientTransformation], float, bool]] = {
-    "sgd": (optax.sgd, 3.2, True),
-    "momentum": (lambda lr: optax.sgd(lr, momentum=0.9), 0.64, True),
-    "nesterov": (lambda lr: optax.sgd(lr, momentum=0.9, nesterov=True), 0.64, True),
-    "adagrad": (optax.adagrad, 1.6, False),
-    "rmsprop": (optax.rmsprop, 0.04, False),
-    "adam": (optax.adam, 0.04, False),
+# exponent e: the rate scales like k^e). Plain and momentum SGD see gradients of size
+# ~1/k per colour (each colour gets ~1/k of a batch), so their rate grows like k. The
+# adaptive methods normalise the gradient, so their rate is a distance in colour space:
+# it shrinks like the spacing of k colours in 3-D, k^(-1/3). Adam's was retuned on CQ100
+# to k^(-0.45): at k = 64 and 256 the k^(-1/3) rate let colours overshoot into empty
+# regions and die (benchmarks/tune.py, docs/benchmarks.md).
+_OPTIMIZERS: dict[str, tuple[Callable[..., optax.GradientTransformation], float, float]] = {
+    "sgd": (optax.sgd, 3.2, 1.0),
+    "momentum": (lambda lr: optax.sgd(lr, momentum=0.9), 0.64, 1.0),
+    "nesterov": (lambda lr: optax.sgd(lr, momentum=0.9, nesterov=True), 0.64, 1.0),
+    "adagrad": (optax.adagrad, 1.6, -1 / 3),
+    "rmsprop": (optax.rmsprop, 0.04, -1 / 3),
+    "adam": (optax.adam, 0.04, -0.45),
 }
 OPTIMIZERS: tuple[str, ...] = tuple(_OPTIMIZERS)
 """Names of the built-in optimizers."""
@@ -52,8 +55,8 @@ _FINAL_LR_FRACTION = 0.01
 
 def default_learning_rate(optimizer: str, k: int) -> float:
     """The tuned starting learning rate of a built-in optimizer for ``k`` colours."""
-    _, base, per_k = _lookup(optimizer)
-    return base * k / 16 if per_k else base * (16 / k) ** (1 / 3)
+    _, base, exponent = _lookup(optimizer)
+    return base * (k / 16) ** exponent
 
 
 def _lookup(name: str):
@@ -109,6 +112,47 @@ _EMA_DECAY = 0.9
 _CHECK_EVERY = 20
 
 
+def _draw(key: jax.Array, cdf: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """Row indices drawn by weight (``cdf`` cumulative weights) or uniformly from a prefix.
+
+    ``cdf`` is either the ``(n,)`` cumulative weights (a binary search per sample) or a
+    scalar ``m``: the first ``m`` rows equally likely, the rest never drawn.
+    """
+    if jnp.ndim(cdf) == 0:
+        return jax.random.randint(key, shape, 0, jnp.maximum(cdf, 1))
+    return _sample_from_cdf(key, cdf, shape)
+
+
+def _update(
+    state: SQState,
+    batch: jax.Array,
+    *,
+    loss: Loss,
+    optimizer: optax.GradientTransformation,
+    tol: float,
+    track: bool = True,
+) -> tuple[SQState, jax.Array]:
+    """The step on a drawn minibatch: gradient, optimizer update, projection, bookkeeping.
+
+    With ``track=False`` (a fit without early stopping) the smoothed loss is not kept.
+    """
+    value, grad = jax.value_and_grad(loss)(state.palette, batch)
+    # Some optax transforms (adam's bias correction: float ** int32) are not clean under
+    # jax_numpy_dtype_promotion="strict"; keep a user's strict mode from breaking them.
+    with jax.numpy_dtype_promotion("standard"):
+        updates, opt_state = optimizer.update(grad, state.opt_state, state.palette)
+    palette = jnp.clip(optax.apply_updates(state.palette, updates), 0.0, 1.0)
+    n = state.num_steps + 1
+    if not track:
+        return state._replace(palette=palette, opt_state=opt_state, num_steps=n), value
+    ema = jnp.where(state.num_steps == 0, value, _EMA_DECAY * state.ema + (1 - _EMA_DECAY) * value)
+    check = (n % _CHECK_EVERY) == 0
+    stalled = (state.ema_checkpoint - ema) <= tol * jnp.abs(ema)
+    done = check & (n > _CHECK_EVERY) & stalled & (tol > 0)
+    checkpoint = jnp.where(check, ema, state.ema_checkpoint)
+    return SQState(palette, opt_state, ema, checkpoint, done, n), value
+
+
 def sq_step(
     state: SQState,
     key: jax.Array,
@@ -144,24 +188,84 @@ def sq_step(
     Returns:
       ``(new_state, minibatch_loss)``.
     """
-    if jnp.ndim(cdf) == 0:
-        index = jax.random.randint(key, (batch_size,), 0, jnp.maximum(cdf, 1))
-    else:
-        index = _sample_from_cdf(key, cdf, (batch_size,))
-    batch = colours[index]
-    value, grad = jax.value_and_grad(loss)(state.palette, batch)
-    # Some optax transforms (adam's bias correction: float ** int32) are not clean under
-    # jax_numpy_dtype_promotion="strict"; keep a user's strict mode from breaking them.
-    with jax.numpy_dtype_promotion("standard"):
-        updates, opt_state = optimizer.update(grad, state.opt_state, state.palette)
-    palette = jnp.clip(optax.apply_updates(state.palette, updates), 0.0, 1.0)
-    n = state.num_steps + 1
-    ema = jnp.where(state.num_steps == 0, value, _EMA_DECAY * state.ema + (1 - _EMA_DECAY) * value)
-    check = (n % _CHECK_EVERY) == 0
-    stalled = (state.ema_checkpoint - ema) <= tol * jnp.abs(ema)
-    done = check & (n > _CHECK_EVERY) & stalled & (tol > 0)
-    checkpoint = jnp.where(check, ema, state.ema_checkpoint)
-    return SQState(palette, opt_state, ema, checkpoint, done, n), value
+    batch = colours[_draw(key, cdf, (batch_size,))]
+    return _update(state, batch, loss=loss, optimizer=optimizer, tol=tol)
+
+
+# Minibatch indices are drawn for a block of steps at once, before the steps run: drawn
+# inside every step (a PRNG call per step) they took 30-50% of a step's time at k <= 64
+# (benchmarks/bench_kernels.py). A block holds at most this many indices (1 MiB).
+_BLOCK_SAMPLES = 1 << 18
+
+
+def _block_length(num_steps: int, batch_size: int) -> int:
+    """Steps per block: the largest divisor of ``num_steps`` within the block budget."""
+    most = max(1, _BLOCK_SAMPLES // max(batch_size, 1))
+    best = 1
+    for d in range(1, math.isqrt(num_steps) + 1):
+        if num_steps % d == 0:
+            best = max([best] + [b for b in (d, num_steps // d) if b <= most])
+    return best
+
+
+def _sq_run(
+    key: jax.Array,
+    state: SQState,
+    colours: jax.Array,
+    cdf: jax.Array,
+    *,
+    loss: Loss,
+    optimizer: optax.GradientTransformation,
+    num_steps: int,
+    batch_size: int,
+    tol: float = 0.0,
+    record: bool = False,
+):
+    """``num_steps`` SQ steps from ``state``: ``(state, losses, palettes or None)``.
+
+    With ``record=True`` the palette after every step is returned too, ``(num_steps, k,
+    c)`` (for the convergence animation).
+    """
+    if num_steps == 0:
+        empty = jnp.zeros((0,) + state.palette.shape, state.palette.dtype)
+        return state, jnp.zeros((0,), state.palette.dtype), (empty if record else None)
+
+    def step(state, index):
+        new, value = _update(
+            state, colours[index], loss=loss, optimizer=optimizer, tol=tol, track=tol > 0
+        )
+        return new, (value, new.palette if record else None)
+
+    def maybe_step(state, index):
+        def skip(s, _):
+            return s, (s.ema, s.palette if record else None)
+
+        return jax.lax.cond(state.done, skip, step, state, index)
+
+    body = maybe_step if tol > 0 else step
+    block = _block_length(num_steps, batch_size)
+
+    def run_block(state, block_key):
+        return jax.lax.scan(body, state, _draw(block_key, cdf, (block, batch_size)))
+
+    keys = jax.random.split(key, num_steps // block)
+    state, (losses, palettes) = jax.lax.scan(run_block, state, keys)
+    if record:
+        palettes = palettes.reshape((num_steps,) + state.palette.shape)
+    return state, losses.reshape(num_steps), palettes
+
+
+def init_state(palette: jax.Array, optimizer: optax.GradientTransformation) -> SQState:
+    """The :class:`SQState` a fit starts from: ``palette`` and a fresh optimizer state."""
+    dtype = palette.dtype
+    return SQState(
+        palette=palette,
+        opt_state=optimizer.init(palette),
+        ema=jnp.zeros((), dtype),
+        ema_checkpoint=jnp.full((), jnp.inf, dtype),
+        done=jnp.zeros((), bool),
+        num_steps=jnp.zeros((), jnp.int32),
+    )
 
 
 def sq_fit(
@@ -177,10 +281,14 @@ def sq_fit(
     tol: float = 0.0,
     uniform: bool = False,
 ) -> tuple[SQState, jax.Array]:
-    """Run :func:`sq_step` ``num_steps`` times in ``lax.scan``.
+    """Run ``num_steps`` SQ steps (:func:`sq_step`) in ``lax.scan``.
+
+    The minibatches of a block of steps are drawn at once before the block runs (the
+    same distribution as :func:`sq_step`'s, without a PRNG call per step).
 
     With ``tol > 0`` the steps after convergence are skipped (``lax.cond``) and the loss
-    trace repeats the last value; ``state.num_steps`` says how many ran.
+    trace repeats the last value; ``state.num_steps`` says how many ran. With ``tol = 0``
+    the smoothed loss is not tracked (``state.ema`` stays 0).
 
     With ``uniform=True`` the caller promises that the weights are equal on a prefix of
     the rows and 0 after it (an image's pixels followed by padding); minibatches are
@@ -189,38 +297,29 @@ def sq_fit(
     Returns:
       ``(final_state, losses)`` with ``losses`` of shape ``(num_steps,)``.
     """
-    dtype = palette.dtype
-    state = SQState(
-        palette=palette,
-        opt_state=optimizer.init(palette),
-        ema=jnp.zeros((), dtype),
-        ema_checkpoint=jnp.full((), jnp.inf, dtype),
-        done=jnp.zeros((), bool),
-        num_steps=jnp.zeros((), jnp.int32),
-    )
-
+    state = init_state(palette, optimizer)
     if uniform:
         cdf = jnp.sum(weights > 0).astype(jnp.int32)
     else:
-        cdf = jnp.cumsum(weights.astype(dtype))
+        cdf = jnp.cumsum(weights.astype(palette.dtype))
+    state, losses, _ = _sq_run(
+        key,
+        state,
+        colours,
+        cdf,
+        loss=loss,
+        optimizer=optimizer,
+        num_steps=num_steps,
+        batch_size=batch_size,
+        tol=tol,
+    )
+    return state, losses
 
-    def step(state, step_key):
-        return sq_step(
-            state,
-            step_key,
-            colours,
-            cdf,
-            loss=loss,
-            optimizer=optimizer,
-            batch_size=batch_size,
-            tol=tol,
-        )
 
-    def maybe_step(state, step_key):
-        return jax.lax.cond(state.done, lambda s, _: (s, s.ema), step, state, step_key)
-
-    keys = jax.random.split(key, num_steps)
-    return jax.lax.scan(maybe_step if tol > 0 else step, state, keys)
+# Rows per chunk of the exact assignment: small enough for a chunk (channels first) to
+# stay in cache across the loop over the palette, large enough to amortise the loop
+# (8192 was fastest of 2048..32768 at k = 256 on a 2-core CPU, bench_kernels.py).
+CHUNK_SIZE = 8192
 
 
 def _chunks(x: jax.Array, chunk: int) -> jax.Array:
@@ -241,14 +340,15 @@ def _pad_rows(x: jax.Array, rows: int) -> jax.Array:
 
 
 def assign(
-    pixels: jax.Array, palette: jax.Array, *, chunk_size: int = 4096
+    pixels: jax.Array, palette: jax.Array, *, chunk_size: int = CHUNK_SIZE
 ) -> tuple[jax.Array, jax.Array]:
     """Exact nearest palette colour of every pixel, in memory-bounded chunks.
 
-    Memory is ``O(chunk_size · k)`` whatever the number of pixels. Ties go to the lowest
-    index. Integer inputs (e.g. uint8 pixels and a uint8 palette) use exact integer
-    arithmetic, packing distance and index into one int32 so that a single vectorised
-    min-reduction finds both; floats use an exact two-pass min.
+    Memory is ``O(chunk_size · c)`` whatever the number of pixels and colours: each
+    chunk of pixels runs one loop over the palette keeping the best colour so far.
+    Ties go to the lowest index. Integer inputs (e.g. uint8 pixels and a uint8 palette)
+    use exact integer arithmetic, packing distance and index into one int32 so that a
+    single integer minimum keeps both; floats keep an exact running minimum.
 
     Args:
       pixels: ``(n, c)`` colours, integer or float.
@@ -278,32 +378,34 @@ def assign(
     packed = integer and max_value is not None and (c * 255**2).bit_length() + index_bits <= 31
     if n == 0:
         return jnp.zeros((0,), jnp.int32), jnp.zeros((0,), jnp.int32 if integer else pixels.dtype)
-    chunk = _chunk_size(n, chunk_size)
-    iota = jnp.arange(k, dtype=jnp.int32)[None, :]
-
     if packed:
-        y = palette.astype(jnp.int32)
-
-        def body(xc):
-            xc = xc.astype(jnp.int32)
-            d = sum((xc[:, None, j] - y[None, :, j]) ** 2 for j in range(c))
-            p = jnp.min((d << index_bits) | iota, axis=1)
-            return p & ((1 << index_bits) - 1), p >> index_bits
-
+        dtype = jnp.int32
     else:
         dtype = jnp.promote_types(pixels.dtype, palette.dtype)
         if jnp.issubdtype(dtype, jnp.integer):
             dtype = jnp.int64 if jax.config.jax_enable_x64 else jnp.float32
-        y = palette.astype(dtype)
+    y = palette.astype(dtype)
+    chunk = _chunk_size(n, chunk_size)
+    low = (1 << index_bits) - 1
 
-        def body(xc):
-            xc = xc.astype(dtype)
-            d = squared_distances(xc, y)
-            m = jnp.min(d, axis=1)
-            # Second pass: the lowest index attaining the minimum (an int min-reduce,
-            # which vectorises where argmin's (value, index) reduction does not).
-            idx = jnp.min(jnp.where(d <= m[:, None], iota, k), axis=1)
-            return idx, m
+    def packed_min(best, i, d):
+        return jnp.minimum(best, (d << index_bits) | i)
+
+    def running_min(carry, i, d):
+        best_d, best_i = carry
+        better = d < best_d  # strict: an equal later colour never replaces an earlier one
+        return jnp.where(better, d, best_d), jnp.where(better, i, best_i)
+
+    def body(xc):
+        xc = xc.T.astype(dtype)  # (c, chunk): channels first, transposed chunk by chunk
+        if packed:
+            best = jnp.full((chunk,), jnp.iinfo(jnp.int32).max, jnp.int32)
+            p = _min_over_palette(xc, y, best, packed_min)
+            return p & low, p >> index_bits
+        big = jnp.inf if jnp.issubdtype(dtype, jnp.floating) else jnp.iinfo(dtype).max
+        init = (jnp.full((chunk,), big, dtype), jnp.zeros((chunk,), jnp.int32))
+        best_d, best_i = _min_over_palette(xc, y, init, running_min)
+        return best_i, best_d
 
     padded = -(-n // chunk) * chunk  # chunks of equal size; the padding rows are dropped
     idx, dist = jax.lax.map(body, _chunks(_pad_rows(pixels, padded), chunk))
@@ -311,7 +413,7 @@ def assign(
 
 
 def lloyd_step(
-    palette: jax.Array, colours: jax.Array, weights: jax.Array, *, chunk_size: int = 4096
+    palette: jax.Array, colours: jax.Array, weights: jax.Array, *, chunk_size: int = CHUNK_SIZE
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """One exact Lloyd (k-means) iteration on weighted colours.
 
@@ -339,6 +441,31 @@ def lloyd_step(
     return new, loss, counts
 
 
+def _lloyd_rounded(
+    palette: jax.Array, colours: jax.Array, weights: jax.Array, *, num_steps: int
+) -> jax.Array:
+    """Lloyd steps for uint8 colours, each against the palette rounded to uint8.
+
+    ``palette`` is on the ``[0, 1]`` scale. Every step assigns each colour to its nearest
+    colour of the *rounded* palette (the exact integer assignment, 3x faster than the
+    float one) and moves each palette colour to the weighted mean of its colours. This
+    is Lloyd's step for the palette that will actually be used; it never increases the
+    squared error of the rounded palette by more than the rounding itself.
+    """
+    k = palette.shape[0]
+    w = weights.astype(jnp.float32)
+    x = colours.astype(jnp.float32) / 255.0
+
+    def step(palette, _):
+        idx, _ = assign(colours, jnp.round(palette * 255.0).astype(jnp.uint8))
+        sums = jax.ops.segment_sum(w[:, None] * x, idx, num_segments=k)
+        counts = jax.ops.segment_sum(w, idx, num_segments=k)
+        new = jnp.where(counts[:, None] > 0, sums / jnp.maximum(counts, 1e-30)[:, None], palette)
+        return new, None
+
+    return jax.lax.scan(step, palette, None, length=num_steps)[0]
+
+
 def lloyd(
     palette: jax.Array,
     colours: jax.Array,
@@ -346,7 +473,7 @@ def lloyd(
     *,
     num_steps: int,
     tol: float = 0.0,
-    chunk_size: int = 4096,
+    chunk_size: int = CHUNK_SIZE,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """``num_steps`` Lloyd iterations in ``lax.scan``, stopping early on ``tol``.
 
