@@ -427,23 +427,25 @@ def _fit_many(keys, colours, weights, learning_rate, config: _Config) -> _FitOut
 # --------------------------------------------------------------------------------------
 # Eager API.
 
-# Defaults chosen on CQ100 (benchmarks/tune.py, docs/benchmarks.md): median MSE over 40
-# images relative to scikit-learn KMeans(n_init=1), interleaved timings on 2 cores.
-# - Batches of 8 pixels per colour (1024..2048): at k = 256, 2048 x 750 steps beat
-#   1024 x 1500 and 4096 x 375 at the same number of samples.
-# - 1000 steps at every k: at k = 256, 750 steps gave 0.9997, 1000 gave 0.9973 (+40 ms).
-# - One Lloyd step against the rounded palette (squared loss only): 0.9973 -> 0.9962 at
+# Defaults chosen on CQ100 with benchmarks/sweep_defaults.py (median MSE over 40 images
+# relative to scikit-learn KMeans(n_init=1), interleaved timings on 2 cores; numbers in
+# docs/benchmarks.md):
+# - about 16 pixels per colour and step, 512..2048: at k = 256, 2048 x 750 steps beat
+#   1024 x 1500 and 4096 x 375 at the same number of samples; at k = 64, 1024 beat 512.
+# - 1000 steps from k = 33 on (k = 256: 750 steps 0.9997, 1000 steps 0.9973, +40 ms);
+#   500 x 512 up to k = 32, where the fixed costs dominate (k = 16: 0.9948 in 34 ms,
+#   against 0.9940 in 74 ms for 1000 x 1024).
+# - one Lloyd step against the rounded palette (squared loss only): 0.9973 -> 0.9962 at
 #   k = 256, 0.9928 -> 0.9921 at k = 64, for 5-10 ms.
 _DEFAULT_SEED_SAMPLE = 4096
 
 
 def _default_num_steps(k: int) -> int:
-    del k
-    return 1000
+    return 500 if k <= 32 else 1000
 
 
 def _default_batch_size(k: int) -> int:
-    return int(min(max(8 * k, 1024), 2048))
+    return int(min(max(16 * k, 512), 2048))
 
 
 def _default_lloyd_steps(loss_given: bool, rank: float) -> int:
@@ -602,8 +604,8 @@ def quantize(
         channels; or a PIL image (converted to RGB or L).
       k: number of palette colours, ``>= 1``. With at least as many colours as the image
         has distinct colours the result is lossless.
-      num_steps: SQ steps (default 1000; 0 skips SQ).
-      batch_size: pixels drawn per step (default ``8k`` clipped to 1024..2048).
+      num_steps: SQ steps (default 500 up to ``k = 32``, else 1000; 0 skips SQ).
+      batch_size: pixels drawn per step (default ``16k`` clipped to 512..2048).
       optimizer: a built-in name (``sgd``, ``momentum``, ``nesterov``, ``adagrad``,
         ``rmsprop``, ``adam``), each with a tuned decaying schedule, or any
         ``optax.GradientTransformation`` (used as is; create it once and reuse it, since a

@@ -442,26 +442,42 @@ def lloyd_step(
 
 
 def _lloyd_rounded(
-    palette: jax.Array, colours: jax.Array, weights: jax.Array, *, num_steps: int
+    palette: jax.Array,
+    colours: jax.Array,
+    weights: jax.Array,
+    *,
+    num_steps: int,
+    chunk_size: int = CHUNK_SIZE,
 ) -> jax.Array:
     """Lloyd steps for uint8 colours, each against the palette rounded to uint8.
 
     ``palette`` is on the ``[0, 1]`` scale. Every step assigns each colour to its nearest
     colour of the *rounded* palette (the exact integer assignment, 3x faster than the
-    float one) and moves each palette colour to the weighted mean of its colours. This
-    is Lloyd's step for the palette that will actually be used; it never increases the
-    squared error of the rounded palette by more than the rounding itself.
+    float one) and moves each palette colour to the weighted mean of its colours: Lloyd's
+    step for the palette that will actually be used. The sums are accumulated chunk by
+    chunk, so the step needs ``O(chunk_size)`` memory beyond its inputs.
     """
-    k = palette.shape[0]
-    w = weights.astype(jnp.float32)
-    x = colours.astype(jnp.float32) / 255.0
+    k, c = palette.shape
+    n = colours.shape[0]
+    chunk = _chunk_size(n, chunk_size)
+    padded = -(-n // chunk) * chunk  # padding rows get weight 0
+    xs = _chunks(_pad_rows(colours, padded), chunk)
+    ws = _chunks(_pad_rows(weights.astype(jnp.float32), padded), chunk)
 
     def step(palette, _):
-        idx, _ = assign(colours, jnp.round(palette * 255.0).astype(jnp.uint8))
-        sums = jax.ops.segment_sum(w[:, None] * x, idx, num_segments=k)
-        counts = jax.ops.segment_sum(w, idx, num_segments=k)
-        new = jnp.where(counts[:, None] > 0, sums / jnp.maximum(counts, 1e-30)[:, None], palette)
-        return new, None
+        rounded = jnp.round(palette * 255.0).astype(jnp.uint8)
+
+        def accumulate(carry, part):
+            sums, counts = carry
+            xc, wc = part
+            idx, _ = assign(xc, rounded, chunk_size=chunk)
+            sums = sums + jax.ops.segment_sum(wc[:, None] * xc.astype(jnp.float32), idx, k)
+            return (sums, counts + jax.ops.segment_sum(wc, idx, k)), None
+
+        zeros = (jnp.zeros((k, c), jnp.float32), jnp.zeros((k,), jnp.float32))
+        (sums, counts), _ = jax.lax.scan(accumulate, zeros, (xs, ws))
+        mean = sums / (255.0 * jnp.maximum(counts, 1e-30))[:, None]
+        return jnp.where(counts[:, None] > 0, mean, palette), None
 
     return jax.lax.scan(step, palette, None, length=num_steps)[0]
 

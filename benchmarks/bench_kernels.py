@@ -1,0 +1,167 @@
+"""The solver's inner kernels against the formulations they replaced, side by side.
+
+Three measurements, each a ratio of two ways of computing the same thing in one process:
+
+- the exact assignment of a 768x512 image (``jaxquant.assign``: a loop over the palette
+  with the pixels as the vector axis) against materialising the ``(chunk, k)`` distance
+  matrix and reducing over its short minor axis (jaxquant <= 0.1's kernel);
+- the nearest-colour index of an SQ minibatch (``losses._nearest_index_fast``) against
+  the ``(batch, k)`` matrix form;
+- a whole SQ fit (``sq_fit``: minibatch indices drawn for a block of steps at once)
+  against drawing them inside every step.
+
+Results must agree exactly (the script checks); times are the best of ``--repeats`` runs
+of a jit-compiled call (compile excluded).
+
+    python benchmarks/bench_kernels.py --out docs/benchmarks-kernels.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxquant import _solver, losses
+
+
+def best_ms(fn, repeats: int) -> float:
+    jax.block_until_ready(fn())
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - t)
+    return 1e3 * min(times)
+
+
+def assign_matrix(pixels, palette, chunk=4096):
+    """The (chunk, k) formulation: packed integer distances, min over the minor axis."""
+    n, c = pixels.shape
+    k = palette.shape[0]
+    bits = max(int(k - 1).bit_length(), 1)
+    y = palette.astype(jnp.int32)
+    iota = jnp.arange(k, dtype=jnp.int32)[None, :]
+
+    def body(xc):
+        xc = xc.astype(jnp.int32)
+        d = sum((xc[:, None, j] - y[None, :, j]) ** 2 for j in range(c))
+        p = jnp.min((d << bits) | iota, axis=1)
+        return p & ((1 << bits) - 1), p >> bits
+
+    idx, dist = jax.lax.map(body, pixels.reshape(n // chunk, chunk, c))
+    return idx.reshape(n), dist.reshape(n)
+
+
+def nearest_matrix(pixels, palette):
+    """The (batch, k) formulation of the minibatch's nearest index (k <= 256)."""
+    d = losses.squared_distances(pixels, palette)
+    bits = jax.lax.bitcast_convert_type(d, jnp.int32) & ~0xFF
+    return jnp.min(bits | jnp.arange(palette.shape[0], dtype=jnp.int32)[None, :], axis=1) & 0xFF
+
+
+def sq_fit_per_step_draws(key, palette, colours, *, optimizer, num_steps, batch_size):
+    """SQ with a PRNG call inside every step (jaxquant <= 0.1's loop)."""
+    n = colours.shape[0]
+    state = _solver.init_state(palette, optimizer)
+
+    def step(state, step_key):
+        batch = colours[jax.random.randint(step_key, (batch_size,), 0, n)]
+        return _solver._update(
+            state, batch, loss=losses.squared_loss, optimizer=optimizer, tol=0.0, track=False
+        )
+
+    return jax.lax.scan(step, state, jax.random.split(key, num_steps))[0].palette
+
+
+def measure(pixels, palette, repeats: int) -> tuple:
+    """One table row: the three comparisons for one palette."""
+    n = pixels.shape[0]
+    k = palette.shape[0]
+    x = pixels.astype(jnp.float32) / 255.0
+    new_a = jax.jit(lambda p, y: _solver.assign(p, y))
+    old_a = jax.jit(assign_matrix)
+    for a, b in zip(new_a(pixels, palette), old_a(pixels, palette), strict=True):
+        np.testing.assert_array_equal(a, b)
+    t_new_a = best_ms(lambda: new_a(pixels, palette), repeats)
+    t_old_a = best_ms(lambda: old_a(pixels, palette), repeats)
+
+    batch_size = int(min(max(16 * k, 512), 2048))  # quantize's default
+    batch = x[:batch_size]
+    y = palette.astype(jnp.float32) / 255.0
+    new_n = jax.jit(losses._nearest_index_fast)
+    old_n = jax.jit(nearest_matrix)
+    same = float(jnp.mean(new_n(batch, y) == old_n(batch, y)))
+    t_new_n = best_ms(lambda: new_n(batch, y), repeats)
+    t_old_n = best_ms(lambda: old_n(batch, y), repeats)
+
+    steps = 1000
+    opt = _solver.make_optimizer("adam", 0.01, steps)
+    weights = jnp.ones(n)
+    options = dict(optimizer=opt, num_steps=steps, batch_size=batch_size)
+
+    @jax.jit
+    def new_f(key, p):
+        fit = _solver.sq_fit(key, p, x, weights, loss=losses.squared_loss, uniform=True, **options)
+        return fit[0].palette
+
+    @jax.jit
+    def old_f(key, p):
+        return sq_fit_per_step_draws(key, p, x, **options)
+
+    key = jax.random.key(0)
+    t_new_f = best_ms(lambda: new_f(key, y), max(3, repeats // 3))
+    t_old_f = best_ms(lambda: old_f(key, y), max(3, repeats // 3))
+    return (k, t_old_a, t_new_a, batch_size, t_old_n, t_new_n, same, t_old_f, t_new_f)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--ks", type=int, nargs="+", default=[16, 64, 256])
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--out", default=None, help="write the Markdown table here")
+    args = p.parse_args()
+
+    rng = np.random.default_rng(0)
+    pixels = jnp.asarray(rng.integers(0, 256, (768 * 512, 3), dtype=np.uint8))
+    rows = []
+    for k in args.ks:
+        palette = jnp.asarray(rng.integers(0, 256, (k, 3), dtype=np.uint8))
+        rows.append(measure(pixels, palette, args.repeats))
+        print(rows[-1], flush=True)
+
+    table = render(rows, args)
+    print(table)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(table)
+
+
+def render(rows, args) -> str:
+    cpu = platform.processor() or platform.machine()
+    lines = [
+        "<!-- written by benchmarks/bench_kernels.py; do not edit by hand -->",
+        f"Machine: {os.cpu_count()} CPU cores ({cpu}), {platform.system()}, "
+        f"JAX {jax.__version__} on {jax.devices()[0].platform}; best of {args.repeats} "
+        "runs, compile excluded.",
+        "",
+        "| K | assign 393k px: (n,k) matrix (ms) | palette loop (ms) | speed-up "
+        "| batch | nearest: (B,k) matrix (ms) | palette loop (ms) | speed-up "
+        "| same index | 1000 SQ steps: draw per step (ms) | draw per block (ms) | speed-up |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for k, oa, na, b, on, nn, same, of, nf in rows:
+        lines.append(
+            f"| {k} | {oa:.1f} | {na:.1f} | {oa / na:.1f}x | {b} | {on:.3f} | {nn:.3f} "
+            f"| {on / nn:.1f}x | {same:.4f} | {of:.0f} | {nf:.0f} | {of / nf:.1f}x |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
