@@ -11,7 +11,7 @@ Three measurements, each a ratio of two ways of computing the same thing in one 
   against drawing them inside every step.
 
 Results must agree exactly (the script checks); times are the best of ``--repeats`` runs
-of a jit-compiled call (compile excluded).
+of a jit-compiled call, the two ways measured alternately (compile excluded).
 
     python benchmarks/bench_kernels.py --out docs/benchmarks-kernels.md
 """
@@ -30,14 +30,16 @@ import numpy as np
 from jaxquant import _solver, losses
 
 
-def best_ms(fn, repeats: int) -> float:
-    jax.block_until_ready(fn())
-    times = []
+def pair_ms(old, new, repeats: int) -> tuple[float, float]:
+    """Best times of two calls measured alternately, so drifting load hits both alike."""
+    jax.block_until_ready((old(), new()))
+    best = [float("inf"), float("inf")]
     for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t)
-    return 1e3 * min(times)
+        for i, fn in enumerate((old, new)):
+            t = time.perf_counter()
+            jax.block_until_ready(fn())
+            best[i] = min(best[i], time.perf_counter() - t)
+    return 1e3 * best[0], 1e3 * best[1]
 
 
 def assign_matrix(pixels, palette, chunk=4096):
@@ -88,8 +90,9 @@ def measure(pixels, palette, repeats: int) -> tuple:
     old_a = jax.jit(assign_matrix)
     for a, b in zip(new_a(pixels, palette), old_a(pixels, palette), strict=True):
         np.testing.assert_array_equal(a, b)
-    t_new_a = best_ms(lambda: new_a(pixels, palette), repeats)
-    t_old_a = best_ms(lambda: old_a(pixels, palette), repeats)
+    t_old_a, t_new_a = pair_ms(
+        lambda: old_a(pixels, palette), lambda: new_a(pixels, palette), repeats
+    )
 
     batch_size = int(min(max(16 * k, 512), 2048))  # quantize's default
     batch = x[:batch_size]
@@ -97,8 +100,7 @@ def measure(pixels, palette, repeats: int) -> tuple:
     new_n = jax.jit(losses._nearest_index_fast)
     old_n = jax.jit(nearest_matrix)
     same = float(jnp.mean(new_n(batch, y) == old_n(batch, y)))
-    t_new_n = best_ms(lambda: new_n(batch, y), repeats)
-    t_old_n = best_ms(lambda: old_n(batch, y), repeats)
+    t_old_n, t_new_n = pair_ms(lambda: old_n(batch, y), lambda: new_n(batch, y), repeats)
 
     steps = 1000
     opt = _solver.make_optimizer("adam", 0.01, steps)
@@ -115,8 +117,7 @@ def measure(pixels, palette, repeats: int) -> tuple:
         return sq_fit_per_step_draws(key, p, x, **options)
 
     key = jax.random.key(0)
-    t_new_f = best_ms(lambda: new_f(key, y), max(3, repeats // 3))
-    t_old_f = best_ms(lambda: old_f(key, y), max(3, repeats // 3))
+    t_old_f, t_new_f = pair_ms(lambda: old_f(key, y), lambda: new_f(key, y), max(3, repeats // 3))
     return (k, t_old_a, t_new_a, batch_size, t_old_n, t_new_n, same, t_old_f, t_new_f)
 
 

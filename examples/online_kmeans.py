@@ -127,6 +127,7 @@ def compare(
                 k,
                 batch_size=batch_size,
                 num_steps=num_steps,
+                num_lloyd_steps=0,  # compare the SQ optimizers alone
                 **options,
             )
 

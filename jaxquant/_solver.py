@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxquant.losses import Loss, _min_over_palette
+from jaxquant.losses import Loss, _fold_palette
 from jaxquant.seeding import _sample_from_cdf
 
 __all__ = [
@@ -344,9 +344,10 @@ def assign(
 ) -> tuple[jax.Array, jax.Array]:
     """Exact nearest palette colour of every pixel, in memory-bounded chunks.
 
-    Memory is ``O(chunk_size · c)`` whatever the number of pixels and colours: each
-    chunk of pixels runs one loop over the palette keeping the best colour so far.
-    Ties go to the lowest index. Integer inputs (e.g. uint8 pixels and a uint8 palette)
+    On CPU each chunk of pixels runs one loop over the palette keeping the best colour
+    so far, so memory is ``O(chunk_size · c)`` whatever the number of pixels and
+    colours; on GPU and TPU each chunk builds its ``(k, chunk_size)`` distances (one
+    kernel). Ties go to the lowest index. Integer inputs (e.g. uint8 pixels and a uint8 palette)
     use exact integer arithmetic, packing distance and index into one int32 so that a
     single integer minimum keeps both; floats keep an exact running minimum.
 
@@ -388,23 +389,15 @@ def assign(
     chunk = _chunk_size(n, chunk_size)
     low = (1 << index_bits) - 1
 
-    def packed_min(best, i, d):
-        return jnp.minimum(best, (d << index_bits) | i)
-
-    def running_min(carry, i, d):
-        best_d, best_i = carry
-        better = d < best_d  # strict: an equal later colour never replaces an earlier one
-        return jnp.where(better, d, best_d), jnp.where(better, i, best_i)
+    def pack(d, i):
+        return (d << index_bits) | i
 
     def body(xc):
         xc = xc.T.astype(dtype)  # (c, chunk): channels first, transposed chunk by chunk
         if packed:
-            best = jnp.full((chunk,), jnp.iinfo(jnp.int32).max, jnp.int32)
-            p = _min_over_palette(xc, y, best, packed_min)
+            p = _fold_palette(xc, y, pack)
             return p & low, p >> index_bits
-        big = jnp.inf if jnp.issubdtype(dtype, jnp.floating) else jnp.iinfo(dtype).max
-        init = (jnp.full((chunk,), big, dtype), jnp.zeros((chunk,), jnp.int32))
-        best_d, best_i = _min_over_palette(xc, y, init, running_min)
+        best_d, best_i = _fold_palette(xc, y)
         return best_i, best_d
 
     padded = -(-n // chunk) * chunk  # chunks of equal size; the padding rows are dropped

@@ -102,17 +102,57 @@ def nearest(pixels: jax.Array, palette: jax.Array) -> tuple[jax.Array, jax.Array
 # unrolled iterations into one pass over the pixels (benchmarks/bench_kernels.py).
 _UNROLL = 8
 
+# How the nearest colour is searched: True loops over the palette (the pixels are the
+# vector axis, O(n) memory), False builds the (k, n) distance matrix and reduces it
+# (one kernel: what GPUs and TPUs prefer). None chooses by backend: the loop on CPU.
+_PALETTE_LOOP: bool | None = None
 
-def _min_over_palette(pixels_t: jax.Array, palette: jax.Array, init, combine):
-    """Fold ``combine(carry, i, d_i)`` over the palette colours ``i``.
 
-    ``pixels_t`` is ``(c, n)`` (channels first) and ``d_i`` the ``(n,)`` squared
-    distances to colour ``i``. Looping over the palette with the pixels as the vector
-    axis keeps memory at ``O(n)`` and avoids reducing over a short minor axis, which
-    XLA:CPU does slowly: 2-6x faster than materialising the ``(n, k)`` distances.
+def _use_loop() -> bool:
+    return jax.default_backend() == "cpu" if _PALETTE_LOOP is None else _PALETTE_LOOP
+
+
+def _fold_palette(pixels_t: jax.Array, palette: jax.Array, pack=None):
+    """The nearest of ``palette``'s colours to each of the pixels ``pixels_t`` (``(c, n)``).
+
+    With ``pack=None``, returns the exact ``(sq_dist, index)`` (ties to the lowest
+    index). With ``pack(d, i) -> int32`` (a key ordered by distance, then index), returns
+    the smallest key: one integer min-reduction finds distance and index at once.
+
+    On CPU this loops over the palette with the pixels as the vector axis: ``O(n)``
+    memory, and no reduction over a short minor axis, which XLA:CPU does slowly (3-4x
+    faster than the ``(n, k)`` matrix, benchmarks/bench_kernels.py). On other backends
+    it materialises the ``(k, n)`` distances and reduces over the palette axis.
     """
     palette = jnp.asarray(palette)
     k, c = palette.shape
+    n = pixels_t.shape[1]
+    if not _use_loop():
+        d = sum((palette[:, j, None] - pixels_t[None, j, :]) ** 2 for j in range(c))
+        iota = jnp.arange(k, dtype=jnp.int32)[:, None]
+        if pack is not None:
+            return jnp.min(pack(d, iota), axis=0)
+        m = jnp.min(d, axis=0)
+        return m, jnp.min(jnp.where(d <= m[None, :], iota, k), axis=0)
+
+    if pack is not None:
+
+        def combine(best, i, d):
+            return jnp.minimum(best, pack(d, i))
+
+        init = jnp.full((n,), jnp.iinfo(jnp.int32).max, jnp.int32)
+    else:
+
+        def combine(carry, i, d):
+            best_d, best_i = carry
+            better = d < best_d  # strict: an equal later colour never replaces an earlier one
+            return jnp.where(better, d, best_d), jnp.where(better, i, best_i)
+
+        if jnp.issubdtype(pixels_t.dtype, jnp.floating):
+            big = jnp.inf
+        else:
+            big = jnp.iinfo(pixels_t.dtype).max
+        init = (jnp.full((n,), big, pixels_t.dtype), jnp.zeros((n,), jnp.int32))
 
     def body(i, carry):
         d = sum((pixels_t[j] - palette[i, j]) ** 2 for j in range(c))
@@ -128,31 +168,22 @@ def _nearest_index_fast(pixels: jax.Array, palette: jax.Array) -> jax.Array:
     into the low bits of one int32 (``ceil(log2 k)`` bits), so that one integer
     min-reduction returns the index: candidates whose distances agree to a relative
     ``2^(bits-23)`` count as tied (lowest index wins), immaterial for a stochastic
-    gradient. Otherwise an exact running minimum (ties to the lowest index).
+    gradient. Otherwise an exact minimum (ties to the lowest index).
     """
     k = palette.shape[0]
     p = jax.lax.stop_gradient(pixels).T
     if not jnp.issubdtype(p.dtype, jnp.floating):
         p = p.astype(jnp.float32)
     y = jax.lax.stop_gradient(palette).astype(p.dtype)
-    n = p.shape[1]
     bits = max(int(k - 1).bit_length(), 1)
     if p.dtype == jnp.float32 and bits <= 10:
         low = (1 << bits) - 1
 
-        def packed(best, i, d):
-            return jnp.minimum(best, (jax.lax.bitcast_convert_type(d, jnp.int32) & ~low) | i)
+        def pack(d, i):
+            return (jax.lax.bitcast_convert_type(d, jnp.int32) & ~low) | i
 
-        init = jnp.full((n,), jnp.iinfo(jnp.int32).max, jnp.int32)
-        return _min_over_palette(p, y, init, packed) & low
-
-    def running(carry, i, d):
-        best_d, best_i = carry
-        better = d < best_d
-        return jnp.where(better, d, best_d), jnp.where(better, i, best_i)
-
-    init = (jnp.full((n,), jnp.inf, p.dtype), jnp.zeros((n,), jnp.int32))
-    return _min_over_palette(p, y, init, running)[1]
+        return _fold_palette(p, y, pack) & low
+    return _fold_palette(p, y)[1]
 
 
 def _nearest_sq(pixels: jax.Array, palette: jax.Array) -> jax.Array:

@@ -158,3 +158,56 @@ def test_assign_any_row_count_and_chunk(n, chunk):
     ref_idx, ref_d = ref.assign(pixels, palette)
     np.testing.assert_array_equal(idx, ref_idx)
     np.testing.assert_array_equal(d, ref_d)
+
+
+@pytest.fixture(params=[True, False], ids=["palette-loop", "distance-matrix"])
+def layout(request, monkeypatch):
+    """Both nearest-colour kernels: the CPU's palette loop and the accelerators' matrix."""
+    monkeypatch.setattr(losses, "_PALETTE_LOOP", request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("k", [1, 7, 256, 300])
+def test_assign_layouts_exact(layout, k):
+    rng = np.random.default_rng(k)
+    pixels = rng.integers(0, 256, (777, 3), dtype=np.uint8)
+    palette = rng.integers(0, 256, (k, 3), dtype=np.uint8)
+    palette[-1] = palette[0]  # ties go to the lowest index
+    ref_idx, ref_d = ref.assign(pixels, palette)
+    fn = jax.jit(lambda p, q: jaxquant.assign(p, q, chunk_size=200))
+    idx, d = fn(pixels, palette)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(d, ref_d)
+    # Floats: random colours (integer ties scaled to floats are not exact ties).
+    xf, yf = rng.random((777, 3)).astype(np.float32), rng.random((k, 3)).astype(np.float32)
+    yf[-1] = yf[0]
+    ref_idx, ref_d = ref.assign(xf, yf)
+    fidx, fd = fn(xf, yf)
+    np.testing.assert_array_equal(fidx, ref_idx)
+    np.testing.assert_allclose(fd, ref_d, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("k", [3, 64, 256, 2000])
+def test_nearest_index_fast_layouts(layout, k):
+    # The packed search may call near-ties equal (within a relative 2^(bits-23));
+    # everywhere else it is the exact nearest colour.
+    rng = np.random.default_rng(k)
+    pixels = rng.random((2048, 3)).astype(np.float32)
+    palette = rng.random((k, 3)).astype(np.float32)
+    idx = np.asarray(jax.jit(losses._nearest_index_fast)(pixels, palette))
+    d = ref.sq_dists(pixels, palette)
+    ref_idx = d.argmin(1)
+    best = d[np.arange(len(d)), ref_idx]
+    assert np.all(d[np.arange(len(d)), idx] <= best * (1 + 2.0**-12) + 1e-12)
+    assert np.mean(idx == ref_idx) > 0.99
+
+
+def test_assign_vmap_equals_loop(layout):
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (4, 300, 3), dtype=np.uint8)
+    palettes = rng.integers(0, 256, (4, 20, 3), dtype=np.uint8)
+    idx, d = jax.jit(jax.vmap(lambda p, q: jaxquant.assign(p, q, chunk_size=128)))(pixels, palettes)
+    for i in range(4):
+        ref_idx, ref_d = ref.assign(pixels[i], palettes[i])
+        np.testing.assert_array_equal(idx[i], ref_idx)
+        np.testing.assert_array_equal(d[i], ref_d)
