@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from PIL import Image
 import jaxquant
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_quality import DEFAULT_DATA, mse, run_liq, run_sklearn  # noqa: E402
+from bench_quality import DEFAULT_DATA, machine, mse, run_liq, run_sklearn  # noqa: E402
 
 
 def _timed(fn):
@@ -146,12 +145,9 @@ def main() -> None:
 
 
 def render(rows, n, n_sk) -> str:
-    cpu = platform.processor() or platform.machine()
     lines = [
         "<!-- written by benchmarks/bench_batch.py; do not edit by hand -->",
-        f"Machine: {os.cpu_count()} CPU cores ({cpu}), {platform.system()}, "
-        f"JAX {jax.__version__} on {jax.devices()[0].platform} "
-        f"({jax.local_device_count()} device(s)); {n} CQ100 images (768×512), "
+        f"{machine()} ({jax.local_device_count()} device(s)); {n} CQ100 images (768×512), "
         f"scikit-learn on the first {n_sk}.",
         "",
         "Throughput in images/s (higher is better); MSE is the mean over images of the "

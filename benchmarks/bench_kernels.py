@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
+import sys
 import time
 
 import jax
@@ -28,6 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxquant import _solver, losses
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_quality import machine  # noqa: E402
 
 
 def pair_ms(old, new, repeats: int) -> tuple[float, float]:
@@ -144,12 +147,9 @@ def main() -> None:
 
 
 def render(rows, args) -> str:
-    cpu = platform.processor() or platform.machine()
     lines = [
         "<!-- written by benchmarks/bench_kernels.py; do not edit by hand -->",
-        f"Machine: {os.cpu_count()} CPU cores ({cpu}), {platform.system()}, "
-        f"JAX {jax.__version__} on {jax.devices()[0].platform}; best of {args.repeats} "
-        "runs, compile excluded.",
+        f"{machine()}; best of {args.repeats} runs, compile excluded.",
         "",
         "| K | assign 393k px: (n,k) matrix (ms) | palette loop (ms) | speed-up "
         "| batch | nearest: (B,k) matrix (ms) | palette loop (ms) | speed-up "

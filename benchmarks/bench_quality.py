@@ -29,6 +29,15 @@ from jaxquant import _quantize
 DEFAULT_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cq100", "img")
 
 
+def machine() -> str:
+    """The machine line every benchmark table starts with: cores, CPU, OS, JAX, backend."""
+    cpu = platform.processor() or platform.machine()
+    return (
+        f"Machine: {os.cpu_count()} CPU cores ({cpu}), {platform.system()}, "
+        f"JAX {jax.__version__} on {jax.devices()[0].platform}"
+    )
+
+
 def mse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
 
@@ -119,12 +128,9 @@ def _med(values):
 
 
 def render(rows, args) -> str:
-    cpu = platform.processor() or platform.machine()
     lines = [
         "<!-- written by benchmarks/bench_quality.py; do not edit by hand -->",
-        f"Machine: {os.cpu_count()} CPU cores ({cpu}), {platform.system()}, "
-        f"JAX {jax.__version__} on {jax.devices()[0].platform}; "
-        f"{len({r['image'] for r in rows})} CQ100 images.",
+        f"{machine()}; {len({r['image'] for r in rows})} CQ100 images.",
         "",
         "MSE: mean over pixels and channels of the squared error on 0..255 (lower is better). "
         "Ratios are medians over images of per-image ratios; times are medians in seconds, "
