@@ -30,7 +30,7 @@ DEFAULT_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "da
 
 
 def machine() -> str:
-    """The machine line every benchmark table starts with: cores, CPU, OS, JAX, backend."""
+    """The machine line of the quality, batch and kernel tables: cores, CPU, OS, JAX, backend."""
     cpu = platform.processor() or platform.machine()
     return (
         f"Machine: {os.cpu_count()} CPU cores ({cpu}), {platform.system()}, "
