@@ -5,10 +5,10 @@ Three measurements, each a ratio of two ways of computing the same thing in one 
 - the exact assignment of a 768x512 image (``jaxquant.assign``: a loop over the palette
   with the pixels as the vector axis) against materialising the ``(chunk, k)`` distance
   matrix and reducing over its short minor axis (jaxquant <= 0.1's kernel);
-- the nearest-colour index of an SQ minibatch (``losses._nearest_index_fast``) against
+- the nearest-colour index of an SQ minibatch (``kernels.nearest_index``) against
   the ``(batch, k)`` matrix form;
-- a whole SQ fit (``sq_fit``: minibatch indices drawn for a block of steps at once)
-  against drawing them inside every step.
+- a whole SQ fit (``SQ(...)(key, problem, palette)``: minibatch indices drawn for a block
+  of steps at once) against a loop of ``SQ.step``, which draws them inside every step.
 
 Results must agree exactly (the script checks); times are the best of ``--repeats`` runs
 of a jit-compiled call, the two ways measured alternately (compile excluded).
@@ -27,7 +27,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxquant import _solver, losses
+import jaxquant
+from jaxquant import kernels, losses
+from jaxquant.problem import ColourSet
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_quality import machine  # noqa: E402
@@ -70,26 +72,21 @@ def nearest_matrix(pixels, palette):
     return jnp.min(bits | jnp.arange(palette.shape[0], dtype=jnp.int32)[None, :], axis=1) & 0xFF
 
 
-def sq_fit_per_step_draws(key, palette, colours, *, optimizer, num_steps, batch_size):
-    """SQ with a PRNG call inside every step (jaxquant <= 0.1's loop)."""
-    n = colours.shape[0]
-    state = _solver.init_state(palette, optimizer)
+def sq_fit_per_step_draws(key, palette, problem, solver):
+    """SQ as a loop of ``SQ.step``: a PRNG call inside every step (jaxquant <= 0.1's loop)."""
+    state = solver.init(problem, palette)
 
     def step(state, step_key):
-        batch = colours[jax.random.randint(step_key, (batch_size,), 0, n)]
-        return _solver._update(
-            state, batch, loss=losses.squared_loss, optimizer=optimizer, tol=0.0, track=False
-        )
+        return solver.step(state, step_key, problem)
 
-    return jax.lax.scan(step, state, jax.random.split(key, num_steps))[0].palette
+    return jax.lax.scan(step, state, jax.random.split(key, solver.num_steps))[0].palette
 
 
 def measure(pixels, palette, repeats: int) -> tuple:
     """One table row: the three comparisons for one palette."""
-    n = pixels.shape[0]
     k = palette.shape[0]
     x = pixels.astype(jnp.float32) / 255.0
-    new_a = jax.jit(lambda p, y: _solver.assign(p, y))
+    new_a = jax.jit(lambda p, y: jaxquant.assign(p, y))
     old_a = jax.jit(assign_matrix)
     for a, b in zip(new_a(pixels, palette), old_a(pixels, palette), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -100,24 +97,23 @@ def measure(pixels, palette, repeats: int) -> tuple:
     batch_size = int(min(max(16 * k, 512), 2048))  # quantize's default
     batch = x[:batch_size]
     y = palette.astype(jnp.float32) / 255.0
-    new_n = jax.jit(losses._nearest_index_fast)
+    new_n = jax.jit(kernels.nearest_index)
     old_n = jax.jit(nearest_matrix)
     same = float(jnp.mean(new_n(batch, y) == old_n(batch, y)))
     t_old_n, t_new_n = pair_ms(lambda: old_n(batch, y), lambda: new_n(batch, y), repeats)
 
-    steps = 1000
-    opt = _solver.make_optimizer("adam", 0.01, steps)
-    weights = jnp.ones(n)
-    options = dict(optimizer=opt, num_steps=steps, batch_size=batch_size)
+    solver = jaxquant.SQ(
+        num_steps=1000, batch_size=batch_size, learning_rate=0.01, num_lloyd_steps=0
+    )
+    problem = ColourSet.from_vectors(x)
 
     @jax.jit
     def new_f(key, p):
-        fit = _solver.sq_fit(key, p, x, weights, loss=losses.squared_loss, uniform=True, **options)
-        return fit[0].palette
+        return solver(key, problem, p).palette
 
     @jax.jit
     def old_f(key, p):
-        return sq_fit_per_step_draws(key, p, x, **options)
+        return sq_fit_per_step_draws(key, p, problem, solver)
 
     key = jax.random.key(0)
     t_old_f, t_new_f = pair_ms(lambda: old_f(key, y), lambda: new_f(key, y), max(3, repeats // 3))

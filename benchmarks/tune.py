@@ -2,7 +2,7 @@
 
 For each optimizer and K, sweeps multiples of the current default starting rate and
 prints the median MSE (over the chosen images) relative to the default ``adam`` run, so
-the best multiplier per optimizer can be read off and folded into ``_solver._OPTIMIZERS``.
+the best multiplier per optimizer can be read off and folded into ``jaxquant.solvers._OPTIMIZERS``.
 
     python benchmarks/tune.py --images 8 --ks 16 64 256
 """
@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 import jaxquant
-from jaxquant import _solver
+from jaxquant import solvers
 
 DEFAULT_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cq100", "img")
 
@@ -37,7 +37,7 @@ def main() -> None:
     for k in args.ks:
         base = [float(jaxquant.quantize(jax.random.key(0), im, k).mse) for im in images]
         for name in args.optimizers:
-            lr0 = _solver.default_learning_rate(name, k)
+            lr0 = solvers.default_learning_rate(name, k)
             row = []
             for m in args.multipliers:
                 mse = [

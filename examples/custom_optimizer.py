@@ -2,7 +2,8 @@
 
 Quantizes the built-in sample photograph to 32 colours three ways and prints the MSE of
 each: the default ``quantize``, ``quantize`` driven by an ``optax.chain``, and a
-hand-assembled pipeline (seeding + ``sq_fit`` + ``assign``) on a pixel array.
+hand-assembled pipeline of the public pieces: a ``ColourSet``, k-means++ seeding, the
+``SQ`` solver with an optax optimizer, and ``remap``.
 
     python examples/custom_optimizer.py
 """
@@ -12,8 +13,6 @@ from __future__ import annotations
 from importlib import resources
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 import optax
 
 import jaxquant
@@ -30,30 +29,17 @@ def main(k: int = 32) -> None:
     custom = jaxquant.quantize(key, image, k, optimizer=chained, num_steps=600)
     print(f"optax.chain(clip, adamw) mse {float(custom.mse):8.2f}")
 
-    # The same pieces by hand, on float pixels in [0, 1].
-    pixels = jnp.asarray(image.reshape(-1, 3), jnp.float32) / 255.0
-    weights = jnp.ones(pixels.shape[0], jnp.float32)
+    # The same pieces by hand: the problem, a seeding, a solver value, the remap.
+    problem = jaxquant.ColourSet.from_image(image)
     k_seed, k_fit = jax.random.split(key)
-    palette0 = jaxquant.seeding.kmeans_plusplus(k_seed, pixels[::50], k)
-    optimizer = jaxquant.make_optimizer("adam", 0.03, num_steps=500)
-    state, losses = jax.jit(
-        lambda key, p: jaxquant.sq_fit(
-            key,
-            p,
-            pixels,
-            weights,
-            loss=jaxquant.losses.squared_loss,
-            optimizer=optimizer,
-            num_steps=500,
-            batch_size=512,
-        )
-    )(k_fit, palette0)
-    palette = jnp.round(state.palette * 255).astype(jnp.uint8)
-    _, sq = jaxquant.assign(jnp.asarray(image.reshape(-1, 3)), palette)
-    mse = float(np.mean(np.asarray(sq))) / 3
+    points = problem.coordinates()[: int(problem.num_valid) : 50]  # every 50th pixel
+    palette0 = jaxquant.seeding.kmeans_plusplus(k_seed, points, k)
+    solver = jaxquant.SQ(num_steps=500, batch_size=512, optimizer=optax.adam(0.01))
+    fit = jax.jit(solver.__call__)(k_fit, problem, palette0)
+    result = jaxquant.remap(image, problem.colours_from(fit.palette))
     print(
-        f"by hand (sq_fit)       mse {mse:8.2f}  (loss {float(losses[0]):.4f} -> "
-        f"{float(losses[-10:].mean()):.4f})"
+        f"by hand (SQ solver)    mse {float(result.mse):8.2f}  (loss "
+        f"{float(fit.losses[0]):.4f} -> {float(fit.losses[-10:].mean()):.4f})"
     )
 
 

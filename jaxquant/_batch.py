@@ -1,40 +1,29 @@
-"""Many images at once: ``quantize_batch``, the bucketed dispatcher and file sharding.
+"""Many images at once: ``quantize_batch`` and file sharding between processes.
 
-Images are prepared one by one on the host (:func:`jaxquant._quantize.prepare`: colours
-padded to a size bucket with zero weights), grouped by (bucket, dtype, channels,
-sampling), and each group runs as one ``vmap``-ed program whose image axis is sharded
-over the local devices. Group sizes are padded up to a power of two (and a multiple of
-the device count) by repeating an image whose result is dropped, so a folder of mixed
-sizes compiles at most ``buckets × (log2(max_batch) + 1)`` programs.
+Images are prepared one by one on the host (:func:`jaxquant._quantize.prepare`: a colour
+set padded to a size bucket), grouped by the shape of their sets, and each group runs as
+``vmap`` of :func:`~jaxquant.fit_palette` and of :func:`~jaxquant.remap`, with the image
+axis sharded over the local devices. Group sizes are padded up to a power of two (and a
+multiple of the device count) by repeating an image whose result is dropped, so a folder
+of mixed sizes compiles at most ``buckets × (log2(max_batch) + 1)`` programs of each.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxquant import _checks, _modes
-from jaxquant._quantize import (
-    Prepared,
-    QuantizeResult,
-    _config,
-    _finish,
-    _fit_many,
-    _FitOut,
-    check_space,
-    prepare,
-    quantize,
-)
-from jaxquant.losses import Loss
-from jaxquant.seeding import Initializer
+from jaxquant._fit import FitOptions, fit_palette
+from jaxquant._quantize import Prepared, lossless_result, prepare, quantize
+from jaxquant._remap import QuantizeResult, build_result, remap
 
 __all__ = ["quantize_batch", "shard_files"]
 
@@ -45,71 +34,37 @@ def _pow2_at_least(n: int) -> int:
     return 1 << max(n - 1, 0).bit_length()
 
 
-def _group_size(n: int, num_devices: int) -> int:
+def group_size(n: int, num_devices: int) -> int:
     """Images per program for a group of ``n``: a power of two, a multiple of the devices."""
     size = _pow2_at_least(n)
     return -(-size // num_devices) * num_devices
 
 
-def _mesh(devices: Sequence[jax.Device] | None) -> Mesh:
-    devices = list(jax.local_devices() if devices is None else devices)
-    if not devices:
-        raise ValueError("devices must name at least one device")
-    return Mesh(np.array(devices), ("images",))
+@functools.partial(jax.jit, static_argnames=("k", "init", "seed_sample_size"))
+def _fit_many(keys, problems, solver, *, k, init, seed_sample_size):
+    def fit(key, problem):
+        return fit_palette(
+            key, problem, k, solver=solver, init=init, seed_sample_size=seed_sample_size
+        )
+
+    return jax.vmap(fit)(keys, problems)
 
 
-def _dispatch(
-    keys: jax.Array,
-    preps: Sequence[Prepared],
-    learning_rate: float,
-    config,
-    mesh: Mesh,
-) -> _FitOut:
-    """Run one group of same-bucket images as one program, sharded over ``mesh``.
-
-    Returns the device outputs for the padded group (the first ``len(preps)`` rows are
-    the images' results).
-    """
-    n = len(preps)
-    size = _group_size(n, mesh.size)
-    order = list(range(n)) + [n - 1] * (size - n)  # padding repeats the last image
-    colours = np.stack([preps[i].colours for i in order])
-    weights = np.stack([preps[i].weights for i in order])
-    keys = keys[np.array(order)]
-    sharding = NamedSharding(mesh, PartitionSpec("images"))
-    colours, weights, keys = jax.device_put((colours, weights, keys), sharding)
-    return _fit_many(keys, colours, weights, jnp.float32(learning_rate), config=config)
+@functools.partial(jax.jit, static_argnames=("loss", "layout"))
+def _remap_many(problems, palettes, *, loss, layout):
+    return jax.vmap(lambda p, palette: remap(p, palette, loss=loss, layout=layout))(
+        problems, palettes
+    )
 
 
-def _run(
-    keys: jax.Array,
-    preps: Sequence[Prepared],
-    learning_rate: float,
-    config,
-    *,
-    mesh: Mesh,
-    max_batch: int = _DEFAULT_MAX_BATCH,
-) -> list[_FitOut]:
-    """Fit prepared images (any mix of buckets); one host-side ``_FitOut`` per image."""
-    groups: dict[tuple, list[int]] = {}
-    for i, prep in enumerate(preps):
-        signature = (prep.colours.shape, prep.colours.dtype.str, prep.inverse is None)
-        groups.setdefault(signature, []).append(i)
-    pending = []
-    for (_, _, uniform), members in groups.items():
-        group_config = dataclasses.replace(config, uniform=uniform)
-        for start in range(0, len(members), max_batch):
-            part = members[start : start + max_batch]
-            out = _dispatch(
-                keys[np.array(part)], [preps[i] for i in part], learning_rate, group_config, mesh
-            )
-            pending.append((part, out))  # dispatched asynchronously; collect below
-    results: list[Any] = [None] * len(preps)
-    for part, out in pending:
-        host = jax.device_get(out)
-        for row, i in enumerate(part):
-            results[i] = _FitOut(*(np.asarray(field[row]) for field in host))
-    return results
+def _keys(key, n: int) -> jax.Array:
+    """One key per image: ``split(key, n)``, or ``key`` itself if it holds ``n`` keys."""
+    if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape == (n,):
+            return key
+        if key.shape != ():
+            raise ValueError(f"key must be one PRNG key or {n} keys, got shape {key.shape}")
+    return jax.random.split(_checks.check_key(key), n)
 
 
 def quantize_batch(
@@ -117,44 +72,35 @@ def quantize_batch(
     images,
     k: int,
     *,
-    num_steps: int | None = None,
-    batch_size: int | None = None,
-    optimizer: str | optax.GradientTransformation = "adam",
-    learning_rate: float | None = None,
-    rank: float = 2.0,
-    loss: Loss | None = None,
-    init: str | Initializer | Callable = "kmeans++",
-    num_lloyd_steps: int | None = None,
-    tol: float = 0.0,
+    mode: str = "vector",
     max_batch: int = _DEFAULT_MAX_BATCH,
     devices: Sequence[jax.Device] | None = None,
-    space: str = "rgb",
-    mode: str = "vector",
+    **options: Any,
 ) -> QuantizeResult | list[QuantizeResult]:
     """Quantize many images to ``k`` colours each, in a few compiled, sharded programs.
 
-    Image ``i`` gets the key ``jax.random.split(key, len(images))[i]`` and the same
-    result as ``quantize(keys[i], images[i], k, ...)`` up to floating-point noise: the
-    computation is the same, run under ``vmap`` with the image axis sharded across
-    ``devices``. Images are grouped by colour-count bucket (see
-    :func:`~jaxquant._quantize.bucket_size`), so images of different sizes share
-    programs; at most ``max_batch`` images run per program.
+    Image ``i`` gets the key ``jax.random.split(key, len(images))[i]`` (or ``key[i]``
+    when ``key`` holds one key per image) and the same result as
+    ``quantize(keys[i], images[i], k, ...)`` up to floating-point noise: the computation
+    is the same, run under ``vmap`` with the image axis sharded across ``devices``.
+    Images are grouped by colour-count bucket (see :func:`jaxquant.problem.bucket_size`),
+    so images of different sizes share programs; at most ``max_batch`` images run per
+    program.
 
     Unlike :func:`~jaxquant.quantize`, a diverged fit does not raise: check each
     result's ``status`` (one bad image does not cost the others their results).
 
     Args:
-      key: a PRNG key, split into one key per image.
+      key: a PRNG key, split into one key per image; or an array of ``len(images)`` keys.
       images: a stacked ``(B, H, W, C)`` (or ``(B, H, W)``) array, or a sequence of
         images of any sizes (arrays or PIL images, as for :func:`~jaxquant.quantize`).
       k: palette size.
-      num_steps, batch_size, optimizer, learning_rate, rank, loss, init,
-        num_lloyd_steps, tol, space, mode: as for :func:`~jaxquant.quantize`. Modes
-        other than ``"vector"`` fit each image's channels (or intensities) separately
-        and run image by image (``quantize(keys[i], images[i], k, mode=mode, ...)``),
-        without batching; their diverged fits raise ``FloatingPointError``.
+      mode: as for :func:`~jaxquant.quantize`. Modes other than ``"vector"`` fit each
+        image's channels (or intensities) separately and run image by image, without
+        batching; their diverged fits raise ``FloatingPointError``.
       max_batch: most images per compiled call (memory grows with it).
       devices: devices to shard the image axis over (default: all local devices).
+      **options: the fitting options of :func:`~jaxquant.quantize`.
 
     Returns:
       For a stacked array, one :class:`~jaxquant.QuantizeResult` whose fields have a
@@ -172,7 +118,6 @@ def quantize_batch(
       >>> r.image.shape, r.palette.shape, r.mse.shape
       ((3, 16, 16, 3), (3, 8, 3), (3,))
     """
-    key = _checks.check_key(key)
     max_batch = _checks.check_count("max_batch", max_batch, minimum=1)
     stacked = not isinstance(images, (list, tuple))
     if stacked:
@@ -185,22 +130,9 @@ def quantize_batch(
     n = len(images)
     if n == 0:
         raise ValueError("images is empty")
-    if not isinstance(mode, str) or mode not in _modes.MODES:
-        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(_modes.MODES)}")
-    options = dict(
-        num_steps=num_steps,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        learning_rate=learning_rate,
-        rank=rank,
-        loss=loss,
-        init=init,
-        num_lloyd_steps=num_lloyd_steps,
-        tol=tol,
-        space=space,
-    )
-    config, lr = _config(k, lloyd_tol=0.0, **options)
-    keys = jax.random.split(key, n)
+    _checks.check_choice("mode", mode, _modes.MODES)
+    opts = FitOptions.make(k, **options)
+    keys = _keys(key, n)
     if mode != "vector":
         results = []
         for i, image in enumerate(images):
@@ -212,15 +144,82 @@ def quantize_batch(
         preps = []
         for i, image in enumerate(images):
             try:
-                preps.append(prepare(image, config.k))
-                check_space(config.space, preps[-1].shape[2])
+                preps.append(prepare(image, k, opts))
             except (TypeError, ValueError) as e:
                 raise type(e)(f"image {i}: {e}") from None
-        outs = _run(keys, preps, lr, config, mesh=_mesh(devices), max_batch=max_batch)
-        results = [_finish(p, o, raise_on_error=False) for p, o in zip(preps, outs, strict=True)]
+        results = _run(keys, preps, k, opts, mesh=_mesh(devices), max_batch=max_batch)
     if not stacked:
         return results
     return QuantizeResult(*(jnp.stack(field) for field in zip(*results, strict=True)))
+
+
+def _mesh(devices: Sequence[jax.Device] | None) -> Mesh:
+    devices = list(jax.local_devices() if devices is None else devices)
+    if not devices:
+        raise ValueError("devices must name at least one device")
+    return Mesh(np.array(devices), ("images",))
+
+
+def _run(
+    keys: jax.Array,
+    preps: Sequence[Prepared],
+    k: int,
+    opts: FitOptions,
+    *,
+    mesh: Mesh,
+    max_batch: int,
+) -> list[QuantizeResult]:
+    """Fit prepared images (any mix of buckets): one host-side result per image."""
+    results: list[Any] = [None] * len(preps)
+    groups: dict[Any, list[int]] = {}
+    for i, prep in enumerate(preps):
+        if prep.lossless(k):
+            results[i] = lossless_result(prep, k)
+            continue
+        leaves, treedef = jax.tree_util.tree_flatten(prep.problem)
+        signature = (treedef, tuple((x.shape, np.dtype(x.dtype).str) for x in leaves))
+        groups.setdefault(signature, []).append(i)
+    sharding = NamedSharding(mesh, PartitionSpec("images"))
+    loss = getattr(opts.solver, "objective", None)
+    layout = getattr(opts.solver, "layout", None)
+    pending = []
+    for members in groups.values():
+        for start in range(0, len(members), max_batch):
+            part = members[start : start + max_batch]
+            size = group_size(len(part), mesh.size)
+            order = part + [part[-1]] * (size - len(part))  # padding repeats the last image
+            problems = jax.tree_util.tree_map(
+                lambda *xs: np.stack(xs), *(preps[i].problem for i in order)
+            )
+            group_keys = keys[np.array(order)]
+            problems, group_keys = jax.device_put((problems, group_keys), sharding)
+            fits = _fit_many(
+                group_keys,
+                problems,
+                opts.solver,
+                k=k,
+                init=opts.init,
+                seed_sample_size=opts.seed_sample_size,
+            )
+            remapped = _remap_many(problems, fits.palette, loss=loss, layout=layout)
+            pending.append((part, fits, remapped))  # dispatched asynchronously
+    for part, fits, remapped in pending:
+        fits, remapped = jax.device_get((fits, remapped))
+        for row, i in enumerate(part):
+            prep = preps[i]
+            results[i] = build_result(
+                remapped.indices[row],
+                fits.palette[row],
+                remapped.mse[row],
+                remapped.loss[row],
+                fits.status[row],
+                shape=prep.image.shape,
+                dtype=prep.image.dtype,
+                squeeze=prep.squeeze,
+                inverse=prep.inverse,
+                losses=fits.losses[row],
+            )
+    return results
 
 
 def shard_files(

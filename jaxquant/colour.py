@@ -39,6 +39,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxquant import _names
+
 __all__ = [
     "BOXES",
     "SPACES",
@@ -61,7 +63,7 @@ __all__ = [
     "xyz_to_oklab",
 ]
 
-SPACES = ("rgb", "linear-rgb", "cielab", "oklab")
+SPACES = _names.SPACES
 """The colour spaces :func:`to_space` and :func:`from_space` know."""
 
 BOXES = types.MappingProxyType(

@@ -1,30 +1,109 @@
-"""Reading images and writing quantized ones: indexed PNG, written atomically."""
+"""Reading images and writing quantized ones: every output format, written atomically.
+
+One writer for results, :func:`save` (indexed or truecolour PNG: ``format``), one for
+any PIL image such as a report (:func:`save_image`, the format from the suffix), both on
+:func:`atomic_write`: a reader never sees half a file, and a failed write leaves the
+previous file as it was.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import io as _io
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from jaxquant import _checks
+from jaxquant import _checks, _names
 
 __all__ = [
-    "MAX_PIXELS",
+    "FORMATS",
     "ImageReadError",
+    "MAX_PIXELS",
+    "OutputError",
     "atomic_write",
+    "check_output",
+    "encode",
+    "image_format",
     "load_image",
     "remove_stale_temps",
+    "save",
+    "save_image",
     "save_png",
     "to_pil",
 ]
 
+FORMATS = _names.FORMATS
+"""Encodings of :func:`save`: ``"indexed"`` (palette PNG) and ``"rgb"`` (truecolour PNG)."""
+
 
 class ImageReadError(ValueError):
     """An input file could not be read as an image; the message names the file."""
+
+
+class OutputError(ValueError):
+    """An output path is refused (see :func:`check_output`); the message names it."""
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output(
+    path: str | os.PathLike,
+    *,
+    inputs=(),
+    force: bool = False,
+    suffixes: tuple[str, ...] | None = None,
+) -> Path:
+    """Check an output path before any work is done, and create its directory.
+
+    The rules, the same for every command and every output of a run:
+
+    - an output that is one of the ``inputs`` (the same file, through any link) is
+      refused, ``force`` or not: jaxquant never modifies an input;
+    - an existing directory is refused;
+    - ``suffixes`` (lower case, e.g. ``(".png",)``), when given, must include the
+      path's: a file holds what its name says;
+    - an existing file is refused unless ``force``;
+    - a missing parent directory is created.
+
+    Args:
+      path: the output path.
+      inputs: the run's input files.
+      force: allow replacing an existing file.
+      suffixes: the suffixes this output may have.
+
+    Returns:
+      The path.
+
+    Raises:
+      OutputError: naming the path and the reason.
+    """
+    path = Path(path)
+    for src in inputs:
+        if _same_file(path, Path(src)):
+            raise OutputError(f"{path}: is an input file; jaxquant never replaces an input")
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory; give an output file name")
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise OutputError(
+            f"{path}: the output must be named {' or '.join(suffixes)} "
+            f"(got {path.suffix or 'no suffix'!r})"
+        )
+    if path.exists() and not force:
+        raise OutputError(f"{path}: exists; pass --force to replace it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{path.parent}: cannot create ({e.strerror or e})") from None
+    return path
 
 
 # Pillow's own limit (``Image.MAX_IMAGE_PIXELS``, 89.5 MP) warns from there and refuses
@@ -303,31 +382,146 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def save_png(result, path: str | os.PathLike, *, compress_level: int = 9) -> int:
-    """Write a quantization result as an indexed PNG (mode ``P``), atomically.
+def encode(result, *, format: str = "indexed", compress_level: int = 9) -> bytes:
+    """A quantization result as PNG bytes.
 
-    The PNG holds the ``k`` palette colours and one index per pixel, at the smallest bit
-    depth Pillow allows for ``k`` (1, 2, 4 or 8 bits per pixel).
+    ``"indexed"``: a palette PNG (mode ``P``) at the smallest bit depth Pillow allows for
+    the palette (1, 2, 4 or 8 bits per pixel); ``vector`` results hold their ``k``
+    palette colours, and ``channel``/``global`` results (whose levels combine across
+    channels) are indexed when the image has at most 256 distinct colours, truecolour
+    otherwise. ``"rgb"``: the quantized image as a truecolour PNG (gray, gray+alpha,
+    RGB or RGBA), for any palette size.
 
     Args:
       result: a :class:`~jaxquant.QuantizeResult` for one image (anything with
-        ``indices`` (H, W) and ``palette`` (k, C)).
-      path: the output file; its directory must exist.
+        ``image``, ``indices`` and ``palette``).
+      format: one of :data:`FORMATS`.
+      compress_level: zlib level 0-9.
+
+    Returns:
+      The encoded file.
+
+    Raises:
+      ValueError: for an indexed ``vector`` result with more than 256 colours, or an
+        unknown format.
+    """
+    from PIL import Image
+
+    _checks.check_choice("format", format, FORMATS)
+    level = _checks.check_count("compress_level", compress_level, minimum=0, maximum=9)
+    indices = np.asarray(result.indices)
+    if format == "indexed" and indices.ndim == 2:
+        im = to_pil(indices, result.palette)
+    else:
+        image = np.asarray(result.image)
+        if image.dtype != np.uint8:
+            image = np.clip(np.round(image.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+        image = image.reshape(image.shape[0], image.shape[1], -1)
+        c = image.shape[2]
+        colours, inverse = np.unique(image.reshape(-1, c), axis=0, return_inverse=True)
+        if format == "indexed" and len(colours) <= 256:
+            im = to_pil(inverse.reshape(image.shape[:2]), colours)
+        else:
+            modes = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+            im = Image.fromarray(image if c > 1 else image[:, :, 0], modes[c])
+    buffer = _io.BytesIO()
+    im.save(buffer, format="PNG", compress_level=level)
+    return buffer.getvalue()
+
+
+def save(
+    result, path: str | os.PathLike, *, format: str = "indexed", compress_level: int = 9
+) -> int:
+    """Write a quantization result as a PNG file, atomically (see :func:`encode`).
+
+    Args:
+      result: a :class:`~jaxquant.QuantizeResult` for one image.
+      path: the output file, named ``.png``; its directory must exist.
+      format: ``"indexed"`` (palette PNG, the default) or ``"rgb"`` (truecolour PNG).
       compress_level: zlib level 0-9.
 
     Returns:
       The size of the written file in bytes.
+
+    Raises:
+      ValueError: for a path not ending in ``.png`` (jaxquant writes PNG), or what
+        :func:`encode` refuses.
+      OSError: if the file cannot be written.
 
     Examples:
       >>> import jax, numpy as np, jaxquant, tempfile, os
       >>> image = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
       >>> r = jaxquant.quantize(jax.random.key(0), image, 4)
       >>> path = os.path.join(tempfile.mkdtemp(), "out.png")
-      >>> jaxquant.save_png(r, path) > 0
+      >>> jaxquant.save(r, path) > 0
       True
     """
-    im = to_pil(result.indices, result.palette)
     path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"{path}: jaxquant writes PNG files; name the output .png")
+    data = encode(result, format=format, compress_level=compress_level)
     with atomic_write(path) as tmp:
-        im.save(tmp, format="PNG", compress_level=compress_level)
+        tmp.write_bytes(data)
+    return len(data)
+
+
+def save_png(result, path: str | os.PathLike, *, compress_level: int = 9) -> int:
+    """Write a result as an indexed PNG: ``save(result, path, format="indexed")``.
+
+    Args:
+      result: a :class:`~jaxquant.QuantizeResult` for one image.
+      path: the output ``.png`` file; its directory must exist.
+      compress_level: zlib level 0-9.
+
+    Returns:
+      The size of the written file in bytes.
+    """
+    return save(result, path, format="indexed", compress_level=compress_level)
+
+
+def save_image(image, path: str | os.PathLike, **params) -> int:
+    """Write a PIL image atomically in the format its suffix names (PNG, GIF, JPEG...).
+
+    Args:
+      image: a PIL image (e.g. from :mod:`jaxquant.report`).
+      path: the output file; its suffix chooses the format among those Pillow writes.
+      **params: passed to ``PIL.Image.Image.save`` (e.g. ``save_all=True`` and
+        ``append_images`` for an animation).
+
+    Returns:
+      The size of the written file in bytes.
+
+    Raises:
+      ValueError: for a suffix Pillow cannot write.
+      OSError: if the file cannot be written.
+
+    Examples:
+      >>> import os, tempfile
+      >>> from PIL import Image
+      >>> save_image(Image.new("RGB", (4, 4)), os.path.join(tempfile.mkdtemp(), "a.gif")) > 0
+      True
+    """
+    path = Path(path)
+    fmt = image_format(path)
+    with atomic_write(path) as tmp:
+        image.save(tmp, format=fmt, **params)
     return path.stat().st_size
+
+
+def image_format(path: str | os.PathLike) -> str:
+    """The Pillow format a path's suffix names, e.g. ``"PNG"`` for ``x.png``.
+
+    Raises:
+      ValueError: for a suffix Pillow cannot write.
+    """
+    from PIL import Image
+
+    Image.init()
+    suffix = Path(path).suffix.lower()
+    fmt = Image.EXTENSION.get(suffix)
+    if fmt is None or fmt not in Image.SAVE:
+        raise ValueError(
+            f"{path}: unknown image suffix {suffix or '(none)'!r}; name the file .png, "
+            ".gif, .jpg, .webp, .bmp or .tiff"
+        )
+    return fmt

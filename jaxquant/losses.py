@@ -10,10 +10,14 @@ minibatch: only each pixel's nearest palette colour receives a gradient.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Protocol
 
 import jax
 import jax.numpy as jnp
+
+from jaxquant import kernels
+from jaxquant._ops import safe_pow, weighted_mean
 
 __all__ = [
     "Loss",
@@ -71,7 +75,7 @@ def nearest(pixels: jax.Array, palette: jax.Array) -> tuple[jax.Array, jax.Array
     Ties go to the lowest index. The index is found without gradient; the distance is
     recomputed from the chosen colour, so it is differentiable in both arguments and its
     gradient reaches only the nearest colour (SQ's generalised gradient). This
-    materialises an ``(n, k)`` array; for whole images :func:`jaxquant.assign` works in
+    materialises an ``(n, k)`` array; for whole images :func:`jaxquant.kernels.assign` works in
     memory-bounded chunks.
 
     Args:
@@ -98,119 +102,14 @@ def nearest(pixels: jax.Array, palette: jax.Array) -> tuple[jax.Array, jax.Array
     return idx, jnp.sum(diff * diff, axis=-1)
 
 
-# Palette colours per iteration of the nearest-colour loops below: XLA:CPU fuses the
-# unrolled iterations into one pass over the pixels (benchmarks/bench_kernels.py).
-_UNROLL = 8
-
-# How the nearest colour is searched: True loops over the palette (the pixels are the
-# vector axis, O(n) memory), False builds the (k, n) distance matrix and reduces it
-# (one kernel: what GPUs and TPUs prefer). None chooses by backend: the loop on CPU.
-_PALETTE_LOOP: bool | None = None
-
-
-def _use_loop() -> bool:
-    return jax.default_backend() == "cpu" if _PALETTE_LOOP is None else _PALETTE_LOOP
-
-
-def _fold_palette(pixels_t: jax.Array, palette: jax.Array, pack=None):
-    """The nearest of ``palette``'s colours to each of the pixels ``pixels_t`` (``(c, n)``).
-
-    With ``pack=None``, returns the exact ``(sq_dist, index)`` (ties to the lowest
-    index). With ``pack(d, i) -> int32`` (a key ordered by distance, then index), returns
-    the smallest key: one integer min-reduction finds distance and index at once.
-
-    On CPU this loops over the palette with the pixels as the vector axis: ``O(n)``
-    memory, and no reduction over a short minor axis, which XLA:CPU does slowly (3-4x
-    faster than the ``(n, k)`` matrix, benchmarks/bench_kernels.py). On other backends
-    it materialises the ``(k, n)`` distances and reduces over the palette axis.
-    """
-    palette = jnp.asarray(palette)
-    k, c = palette.shape
-    n = pixels_t.shape[1]
-    if not _use_loop():
-        d = sum((palette[:, j, None] - pixels_t[None, j, :]) ** 2 for j in range(c))
-        iota = jnp.arange(k, dtype=jnp.int32)[:, None]
-        if pack is not None:
-            return jnp.min(pack(d, iota), axis=0)
-        m = jnp.min(d, axis=0)
-        return m, jnp.min(jnp.where(d <= m[None, :], iota, k), axis=0)
-
-    if pack is not None:
-
-        def combine(best, i, d):
-            return jnp.minimum(best, pack(d, i))
-
-        init = jnp.full((n,), jnp.iinfo(jnp.int32).max, jnp.int32)
-    else:
-
-        def combine(carry, i, d):
-            best_d, best_i = carry
-            better = d < best_d  # strict: an equal later colour never replaces an earlier one
-            return jnp.where(better, d, best_d), jnp.where(better, i, best_i)
-
-        if jnp.issubdtype(pixels_t.dtype, jnp.floating):
-            big = jnp.inf
-        else:
-            big = jnp.iinfo(pixels_t.dtype).max
-        init = (jnp.full((n,), big, pixels_t.dtype), jnp.zeros((n,), jnp.int32))
-
-    def body(i, carry):
-        d = sum((pixels_t[j] - palette[i, j]) ** 2 for j in range(c))
-        return combine(carry, i, d)
-
-    return jax.lax.fori_loop(0, k, body, init, unroll=min(_UNROLL, k))
-
-
-def _nearest_index_fast(pixels: jax.Array, palette: jax.Array) -> jax.Array:
-    """Nearest colour index in one vectorised pass (no gradient).
-
-    For float32 and up to 1024 colours, packs each non-negative distance with its index
-    into the low bits of one int32 (``ceil(log2 k)`` bits), so that one integer
-    min-reduction returns the index: candidates whose distances agree to a relative
-    ``2^(bits-23)`` count as tied (lowest index wins), immaterial for a stochastic
-    gradient. Otherwise an exact minimum (ties to the lowest index).
-    """
-    k = palette.shape[0]
-    p = jax.lax.stop_gradient(pixels).T
-    if not jnp.issubdtype(p.dtype, jnp.floating):
-        p = p.astype(jnp.float32)
-    y = jax.lax.stop_gradient(palette).astype(p.dtype)
-    bits = max(int(k - 1).bit_length(), 1)
-    if p.dtype == jnp.float32 and bits <= 10:
-        low = (1 << bits) - 1
-
-        def pack(d, i):
-            return (jax.lax.bitcast_convert_type(d, jnp.int32) & ~low) | i
-
-        return _fold_palette(p, y, pack) & low
-    return _fold_palette(p, y)[1]
-
-
-def _nearest_sq(pixels: jax.Array, palette: jax.Array) -> jax.Array:
+def _nearest_sq(pixels: jax.Array, palette: jax.Array, layout: str | None) -> jax.Array:
     """Squared distance to the nearest colour, differentiable through that colour only."""
-    idx = _nearest_index_fast(pixels, palette)
+    idx = kernels.nearest_index(pixels, palette, layout=layout)
     diff = pixels - palette[idx]
     return jnp.sum(diff * diff, axis=-1)
 
 
-def _weighted_mean(values: jax.Array, weights: jax.Array | None) -> jax.Array:
-    if weights is None:
-        return jnp.mean(values)
-    weights = weights.astype(values.dtype)
-    # The max() keeps an all-zero weight vector (an empty padded batch) from dividing by 0.
-    return jnp.sum(weights * values) / jnp.maximum(jnp.sum(weights), 1e-30)
-
-
-def _safe_pow(sq: jax.Array, half_rank: float) -> jax.Array:
-    """``sq ** half_rank`` with a zero (not NaN or inf) gradient at ``sq == 0``."""
-    if half_rank == 1.0:
-        return sq
-    positive = sq > 0
-    safe = jnp.where(positive, sq, 1.0)
-    return jnp.where(positive, safe**half_rank, 0.0)
-
-
-def make_power_loss(rank: float = 2.0) -> Loss:
+def make_power_loss(rank: float = 2.0, *, layout: str | None = None) -> Loss:
     """The SQ transport objective with distance raised to ``rank``.
 
     ``F(Y) = Σ_i w_i min_k ‖ξ_i − y_k‖^rank / Σ_i w_i``. ``rank=2`` is k-means' objective
@@ -223,7 +122,9 @@ def make_power_loss(rank: float = 2.0) -> Loss:
     second call compiles nothing new.
 
     Args:
-      rank: the exponent ``r >= 1``.
+      rank: the exponent ``r >= 1`` (finite).
+      layout: the nearest-colour search (:data:`jaxquant.kernels.LAYOUTS`; ``None``: the
+        backend's default).
 
     Returns:
       A :class:`Loss`.
@@ -235,24 +136,27 @@ def make_power_loss(rank: float = 2.0) -> Loss:
       8.0
     """
     rank = float(rank)
-    if not rank >= 1.0:
-        raise ValueError(f"rank must be a number >= 1, got {rank!r}")
-    return _power_loss(rank)
+    if not (rank >= 1.0 and math.isfinite(rank)):
+        raise ValueError(f"rank must be a finite number >= 1, got {rank!r}")
+    if layout is not None:
+        kernels.resolve_layout(layout)
+    return _power_loss(rank, layout)
 
 
 @functools.cache
-def _power_loss(rank: float) -> Loss:
+def _power_loss(rank: float, layout: str | None) -> Loss:
     half = rank / 2.0
 
     def power_loss(
         palette: jax.Array, pixels: jax.Array, weights: jax.Array | None = None
     ) -> jax.Array:
-        return _weighted_mean(_safe_pow(_nearest_sq(pixels, palette), half), weights)
+        return weighted_mean(safe_pow(_nearest_sq(pixels, palette, layout), half), weights)
 
     power_loss.__doc__ = (
         f"Weighted mean of distance^{rank:g} to the nearest colour (see make_power_loss)."
     )
-    power_loss.__name__ = f"power_loss_r{rank:g}"
+    suffix = "" if layout is None else f"_{layout}"
+    power_loss.__name__ = f"power_loss_r{rank:g}{suffix}"
     power_loss.__qualname__ = power_loss.__name__
     power_loss.rank = rank  # type: ignore[attr-defined]
     return power_loss
@@ -262,7 +166,7 @@ squared_loss: Loss = make_power_loss(2.0)
 """Mean squared distance to the nearest palette colour (k-means' objective)."""
 
 
-def make_huber_loss(delta: float = 0.1) -> Loss:
+def make_huber_loss(delta: float = 0.1, *, layout: str | None = None) -> Loss:
     """A robust loss: Huber's function of the distance to the nearest colour.
 
     Quadratic (``½d²``) for distances below ``delta`` and linear beyond, so a few far
@@ -271,24 +175,27 @@ def make_huber_loss(delta: float = 0.1) -> Loss:
 
     Args:
       delta: the distance where the loss turns from quadratic to linear, ``> 0``.
+      layout: the nearest-colour search, as for :func:`make_power_loss`.
 
     Returns:
       A :class:`Loss`.
     """
     delta = float(delta)
-    if not delta > 0:
-        raise ValueError(f"delta must be > 0, got {delta!r}")
-    return _huber_loss(delta)
+    if not (delta > 0 and math.isfinite(delta)):
+        raise ValueError(f"delta must be a finite number > 0, got {delta!r}")
+    if layout is not None:
+        kernels.resolve_layout(layout)
+    return _huber_loss(delta, layout)
 
 
 @functools.cache
-def _huber_loss(delta: float) -> Loss:
+def _huber_loss(delta: float, layout: str | None) -> Loss:
 
     def huber(palette: jax.Array, pixels: jax.Array, weights: jax.Array | None = None):
-        sq = _nearest_sq(pixels, palette)
+        sq = _nearest_sq(pixels, palette, layout)
         dist = jnp.where(sq > 0, jnp.sqrt(jnp.where(sq > 0, sq, 1.0)), 0.0)
         per_pixel = jnp.where(dist <= delta, 0.5 * sq, delta * (dist - 0.5 * delta))
-        return _weighted_mean(per_pixel, weights)
+        return weighted_mean(per_pixel, weights)
 
     huber.__doc__ = f"Weighted mean Huber({delta:g}) distance to the nearest colour."
     huber.__name__ = f"huber_loss_d{delta:g}"

@@ -12,6 +12,7 @@ writes it atomically (a reader never sees half a file) and returns its size in b
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Sequence
@@ -20,14 +21,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from jaxquant.io import atomic_write
+from jaxquant.io import atomic_write, save_image
 
 if TYPE_CHECKING:
     from PIL import Image
 
 __all__ = [
+    "Frame",
+    "animate_steps",
     "compare_image",
+    "default_caption",
     "histogram_image",
+    "palette_steps",
     "palette_swatch",
     "plot_errors",
     "plot_histograms",
@@ -158,7 +163,13 @@ def _mse(original: np.ndarray, quantized: np.ndarray) -> float:
     return float(np.mean(diff**2))
 
 
-def _caption(k: int, mse: float, num_bytes: int | None) -> str:
+def default_caption(k: int, mse: float, *, num_bytes: int | None = None) -> str:
+    """The caption of :func:`compare_image`: ``K = k   MSE = ...   PSNR = ... dB[   n bytes]``.
+
+    Examples:
+      >>> default_caption(16, 25.0, num_bytes=1234)
+      'K = 16   MSE = 25.00   PSNR = 34.15 dB   1,234 bytes'
+    """
     psnr = "inf (lossless)" if mse <= 0 else f"{10.0 * math.log10(255.0**2 / mse):.2f} dB"
     text = f"K = {k}   MSE = {mse:.2f}   PSNR = {psnr}"
     return text if num_bytes is None else f"{text}   {num_bytes:,} bytes"
@@ -363,7 +374,7 @@ def compare_image(
     panels.paste(_to_rgb(after), (2 * _GAP + w, _GAP))
     panels.paste(swatch, (3 * _GAP + 2 * w, _GAP))
     if caption is None:
-        caption = _caption(pal.shape[0], _mse(before, after), num_bytes)
+        caption = default_caption(pal.shape[0], _mse(before, after), num_bytes=num_bytes)
     return _with_caption(panels, caption, font_size=max(12, min(24, height // 16)))
 
 
@@ -458,17 +469,11 @@ def save_gif(
         if len(duration) != len(frames):
             raise ValueError(f"duration has {len(duration)} values for {len(frames)} frames")
     frames = _pad(frames)
-    path = Path(path)
-    with atomic_write(path) as tmp:
-        frames[0].save(
-            tmp,
-            format="GIF",
-            save_all=True,
-            append_images=frames[1:],
-            duration=duration,
-            loop=loop,
-        )
-    return path.stat().st_size
+    if Path(path).suffix.lower() != ".gif":
+        raise ValueError(f"{path}: an animation is written as GIF; name the file .gif")
+    return save_image(
+        frames[0], path, save_all=True, append_images=frames[1:], duration=duration, loop=loop
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -669,3 +674,130 @@ def plot_errors(
     if title:
         fig.suptitle(title)
     return _save_figure(fig, path, dpi=dpi)
+
+
+# --------------------------------------------------------------------------------------
+# The palette over the SQ steps.
+
+
+@dataclasses.dataclass(frozen=True)
+class Frame:
+    """The palette after ``step`` SQ steps and the image it quantizes to.
+
+    Attributes:
+      step: SQ steps taken (0: the seeding).
+      image: the quantized image, the input's shape and dtype.
+      palette: ``(k, C)`` palette, the input's colour type.
+      mse: MSE over pixels and channels on the 0..255 scale.
+    """
+
+    step: int
+    image: np.ndarray
+    palette: np.ndarray
+    mse: float
+
+
+def palette_steps(key, image, k: int, *, num_frames: int = 20, **options) -> list[Frame]:
+    """The palette of :func:`jaxquant.quantize` as it converges, at evenly spaced steps.
+
+    One compiled scan runs the fit of ``quantize(key, image, k, **options)`` with
+    ``SQ(record=True)``, keeping the palette after every step; ``num_frames + 1`` of
+    them, from step 0 (the seeding) to the last step, are converted to colours and every
+    pixel is remapped to them (:func:`jaxquant.remap`). The last frame is ``quantize``'s
+    own palette and image (after its Lloyd polish, if any).
+
+    Args:
+      key: a PRNG key.
+      image: as for :func:`jaxquant.quantize`.
+      k: palette size.
+      num_frames: frames after the seeding one (at most the number of steps).
+      **options: the fitting options of :func:`jaxquant.quantize` (the solver must be
+        :class:`~jaxquant.solvers.SQ` with ``num_steps >= 1``).
+
+    Returns:
+      :class:`Frame` s in step order (one frame for an image that has at most ``k``
+      colours: the lossless result needs no step).
+
+    Examples:
+      >>> import jax, numpy as np
+      >>> image = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+      >>> frames = palette_steps(jax.random.key(0), image, 4, num_frames=4, num_steps=40)
+      >>> [f.step for f in frames], frames[-1].palette.shape
+      ([0, 10, 20, 30, 40], (4, 3))
+    """
+    import jax
+
+    from jaxquant import _checks
+    from jaxquant._fit import FitOptions, fit_palette
+    from jaxquant._quantize import prepare
+    from jaxquant._remap import remap
+    from jaxquant.solvers import SQ
+
+    key = _checks.check_key(key)
+    num_frames = _checks.check_count("num_frames", num_frames, minimum=1)
+    opts = FitOptions.make(k, **options)
+    solver = opts.solver
+    if not isinstance(solver, SQ):
+        raise ValueError("palette_steps animates SQ steps: the solver must be jaxquant.SQ")
+    if solver.num_steps < 1:
+        raise ValueError("an animation of the SQ steps needs num_steps >= 1")
+    squeeze = not hasattr(image, "mode") and np.ndim(image) == 2
+    arr = _checks.as_image_array(image)
+    prep = prepare(arr, k, opts)
+    fit_options = {**opts.kwargs(), "solver": dataclasses.replace(solver, record=True)}
+    fit = fit_palette(key, prep.problem, k, **fit_options)
+    if fit.palettes is None:  # lossless: no step ran
+        steps, palettes = [0], [fit.palette]
+    else:
+        count = min(num_frames, solver.num_steps) + 1
+        steps = [int(s) for s in np.unique(np.round(np.linspace(0, solver.num_steps, count)))]
+        history = fit.palettes[np.array(steps[:-1])]
+        palettes = list(jax.vmap(prep.problem.colours_from)(history)) + [fit.palette]
+    frames = []
+    target = arr[:, :, 0] if squeeze else arr
+    for step, palette in zip(steps, palettes, strict=True):
+        r = remap(target, palette, space=prep.problem.space, layout=solver.layout)
+        frames.append(Frame(step, np.asarray(r.image), np.asarray(r.palette), float(r.mse)))
+    return frames
+
+
+def animate_steps(
+    key, image, k: int, path, *, num_frames: int = 20, duration: int = 150, **options
+) -> int:
+    """Write :func:`palette_steps` as an animated GIF; returns its size in bytes.
+
+    Each frame is original | quantized | palette with the step and MSE below; the last
+    frame is shown three times as long.
+
+    Args:
+      key: a PRNG key.
+      image: as for :func:`jaxquant.quantize`.
+      k: palette size.
+      path: the output ``.gif``.
+      num_frames: frames after the seeding one.
+      duration: milliseconds per frame.
+      **options: the fitting options of :func:`jaxquant.quantize`.
+
+    Returns:
+      The size of the written file in bytes.
+
+    Examples:
+      >>> import jax, numpy as np, os, tempfile
+      >>> image = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+      >>> path = os.path.join(tempfile.mkdtemp(), "steps.gif")
+      >>> animate_steps(jax.random.key(0), image, 4, path, num_frames=2, num_steps=40) > 0
+      True
+    """
+    frames = palette_steps(key, image, k, num_frames=num_frames, **options)
+    last = frames[-1].step
+    pictures = [
+        compare_image(
+            image,
+            f.image,
+            f.palette,
+            caption=f"K = {k}   step {f.step} / {last}   MSE = {f.mse:.2f}",
+        )
+        for f in frames
+    ]
+    durations = [duration] * (len(pictures) - 1) + [3 * duration]
+    return save_gif(pictures, path, duration=durations)

@@ -25,7 +25,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxquant.losses import Loss, _safe_pow, _weighted_mean, squared_distances
+from jaxquant._ops import safe_pow, weighted_mean
+from jaxquant.losses import Loss, squared_distances
 
 __all__ = ["make_soft_loss", "quantize_ste", "soft_assign", "soft_loss", "soft_quantize"]
 
@@ -68,7 +69,7 @@ def _check_temperature(temperature, dtype) -> jax.Array:
 def _powered_distances(image: jax.Array, palette: jax.Array, rank: float) -> jax.Array:
     """``‖pixel − colour‖^rank``, shape ``(..., k)``; zero (not NaN) gradient at 0."""
     pixels = image.reshape(-1, image.shape[-1])
-    d = _safe_pow(squared_distances(pixels, palette), rank / 2.0)
+    d = safe_pow(squared_distances(pixels, palette), rank / 2.0)
     return d.reshape(image.shape[:-1] + (palette.shape[0],))
 
 
@@ -261,13 +262,13 @@ def soft_loss(
     shift = jax.lax.stop_gradient(jnp.min(d, axis=-1))
     soft = shift - t * jnp.log(jnp.sum(jnp.exp(logits), axis=-1))
     hard = jnp.take_along_axis(d, jnp.argmin(d, axis=-1)[..., None], axis=-1)[..., 0]
-    return _weighted_mean(jnp.where(positive, soft, hard), weights)
+    return weighted_mean(jnp.where(positive, soft, hard), weights)
 
 
 def make_soft_loss(temperature: float, *, rank: float = 2.0) -> Loss:
     """:func:`soft_loss` at a fixed temperature, as a :class:`~jaxquant.losses.Loss`.
 
-    For :func:`jaxquant.quantize` (``loss=make_soft_loss(1e-3)``) and :func:`jaxquant.sq_fit`.
+    For :func:`jaxquant.quantize` (``loss=make_soft_loss(1e-3)``) and :class:`jaxquant.SQ`.
     The factory is cached: equal arguments give the same function, so a second
     ``quantize`` call compiles nothing new. To anneal the temperature in a loop of your
     own, call :func:`soft_loss` with a traced ``temperature`` instead.

@@ -8,7 +8,6 @@ import sys
 import textwrap
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -16,7 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import jaxquant
-from jaxquant import _batch, _quantize
+from jaxquant import _batch
+from jaxquant.problem import ColourSet
 from tests.conftest import FAST
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -97,33 +97,24 @@ def test_padding_changes_nothing(n, bigger, uniform):
     # The same colours padded with zero weights to a larger bucket: same fit (below and
     # above the 4096-colour seeding subsample; weighted and uniform sampling).
     pixels = np.random.default_rng(n).integers(0, 256, (n, 3), dtype=np.uint8)
-    image = pixels.reshape(1, n, 3)
-    prep = _quantize.prepare(image, 6)
-    config, lr = _quantize._config(
-        6,
-        num_steps=30,
-        batch_size=64,
-        optimizer="adam",
-        learning_rate=None,
-        rank=2.0,
-        loss=None,
-        init="kmeans++",
-        num_lloyd_steps=1,
-        tol=0.0,
-        lloyd_tol=0.0,
-    )
+    opts = dict(num_steps=30, batch_size=64, num_lloyd_steps=1)
     key = jax.random.key(0)
-    colours = np.zeros((bigger, 3), np.uint8)
-    colours[: len(prep.colours)] = prep.colours
-    weights = np.zeros(bigger, np.float32)
-    weights[: len(prep.weights)] = prep.weights
-    cfg = _quantize.dataclasses.replace(config, uniform=uniform)
-    a = _quantize._fit(key, prep.colours, prep.weights, jnp.float32(lr), config=cfg)
-    b = _quantize._fit(key, colours, weights, jnp.float32(lr), config=cfg)
+    small = ColourSet.from_vectors(pixels)
+    if not uniform:  # weighted rows, as after deduplication
+        small = ColourSet(small.colours, small.weights * 2, small.num_valid, uniform=False)
+    big = ColourSet(
+        np.concatenate([small.colours, np.zeros((bigger - small.num_rows, 3), np.uint8)]),
+        np.concatenate([small.weights, np.zeros(bigger - small.num_rows, np.float32)]),
+        small.num_valid,
+        uniform=uniform,
+    )
+    a = jaxquant.fit_palette(key, small, 6, **opts)
+    b = jaxquant.fit_palette(key, big, 6, **opts)
     np.testing.assert_array_equal(a.palette, b.palette)
-    np.testing.assert_array_equal(a.labels[:n], b.labels[:n])
-    np.testing.assert_allclose(a.mse, b.mse, rtol=1e-5)
     np.testing.assert_allclose(a.losses, b.losses, rtol=1e-5)
+    ra, rb = jaxquant.remap(small, a.palette), jaxquant.remap(big, b.palette)
+    np.testing.assert_array_equal(ra.indices[:n], rb.indices[:n])
+    np.testing.assert_allclose(ra.mse, rb.mse, rtol=1e-5)
 
 
 def test_mixed_sizes_compile_one_program_per_bucket_and_group_size():
@@ -132,20 +123,20 @@ def test_mixed_sizes_compile_one_program_per_bucket_and_group_size():
     sizes = [(64, 90), (70, 80), (80, 100), (90, 90)]
     first = [rng.integers(0, 256, (*s, 3), dtype=np.uint8) for s in sizes]
     opts = dict(num_steps=10, batch_size=64)
-    before = _quantize._fit_many._cache_size()
+    before = _batch._fit_many._cache_size()
     jaxquant.quantize_batch(jax.random.key(0), first, 5, **opts)
-    after_first = _quantize._fit_many._cache_size()
+    after_first = _batch._fit_many._cache_size()
     assert after_first - before <= 2
     # New images, new sizes, same buckets and group sizes: nothing compiles.
     second = [rng.integers(0, 256, (s[0] - 1, s[1], 3), dtype=np.uint8) for s in sizes]
     jaxquant.quantize_batch(jax.random.key(1), second, 5, **opts)
-    assert _quantize._fit_many._cache_size() == after_first
+    assert _batch._fit_many._cache_size() == after_first
 
 
 def test_group_sizes():
-    assert [_batch._group_size(n, 1) for n in (1, 2, 3, 5, 8, 9)] == [1, 2, 4, 8, 8, 16]
-    assert [_batch._group_size(n, 4) for n in (1, 2, 3, 5, 8)] == [4, 4, 4, 8, 8]
-    assert [_batch._group_size(n, 3) for n in (1, 4)] == [3, 6]
+    assert [_batch.group_size(n, 1) for n in (1, 2, 3, 5, 8, 9)] == [1, 2, 4, 8, 8, 16]
+    assert [_batch.group_size(n, 4) for n in (1, 2, 3, 5, 8)] == [4, 4, 4, 8, 8]
+    assert [_batch.group_size(n, 3) for n in (1, 4)] == [3, 6]
 
 
 def test_max_batch_splits_groups():
@@ -199,6 +190,7 @@ def test_shard_files_defaults_and_errors():
 _FOUR_DEVICES = textwrap.dedent(
     """
     import jax, numpy as np, jaxquant
+    from jax.sharding import NamedSharding, PartitionSpec
     from jaxquant import _batch, _quantize
     assert jax.local_device_count() == 4, jax.local_devices()
     images = np.random.default_rng(0).integers(0, 256, (6, 12, 16, 3), dtype=np.uint8)
@@ -209,13 +201,15 @@ _FOUR_DEVICES = textwrap.dedent(
     for a, b in zip(four, one):
         np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=1e-5)
     np.testing.assert_array_equal(four.palette, one.palette)
-    config, lr = _quantize._config(5, num_lloyd_steps=None, tol=0.0, lloyd_tol=0.0,
-        optimizer="adam", learning_rate=None, rank=2.0, loss=None, init="kmeans++", **opts)
-    preps = [_quantize.prepare(im, 5) for im in images]
-    out = _batch._dispatch(jax.random.split(key, 6), preps, lr, config, _batch._mesh(None))
+    fit = jaxquant.FitOptions.make(5, **opts)
+    preps = [_quantize.prepare(im, 5, fit) for im in images[:4]]
+    problems = jax.tree.map(lambda *xs: np.stack(xs), *[p.problem for p in preps])
+    sharding = NamedSharding(_batch._mesh(None), PartitionSpec("images"))
+    problems, keys = jax.device_put((problems, jax.random.split(key, 4)), sharding)
+    out = _batch._fit_many(keys, problems, fit.solver, k=5, init=fit.init, seed_sample_size=4096)
     shards = out.palette.addressable_shards
     assert len(out.palette.sharding.device_set) == 4
-    assert sorted(s.data.shape[0] for s in shards) == [2, 2, 2, 2], shards
+    assert sorted(s.data.shape[0] for s in shards) == [1, 1, 1, 1], shards
     print("ok")
     """
 )

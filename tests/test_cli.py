@@ -68,7 +68,7 @@ def test_options_are_passed(tmp_path, small_png):
         (["compress", "{text}", "-k", "4", "-o", "{out}"], "not a recognised image"),
         (["compress", "{dir}", "-k", "4", "-o", "{out}"], "is a directory"),
         (["compress", "{png}", "-k", "300", "-o", "{out}"], "at most 256 colours"),
-        (["compress", "{png}", "-k", "4", "-o", "{png}"], "output is the input"),
+        (["compress", "{png}", "-k", "4", "-o", "{png}"], "is an input file"),
         (
             ["compress", "-k", "4", "-o", "{out}"],
             "at least one INPUT file or directory, or --sample",

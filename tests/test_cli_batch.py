@@ -219,11 +219,12 @@ def test_persistent_cache_second_run_compiles_nothing(tmp_path):
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr[-2000:]
         logs.append(proc.stderr)
-    assert "Compiling jit(_fit_one)" in logs[0]
-    assert "cache hit for 'jit__fit_one'" not in logs[0]
-    # A new image of a known bucket: the fit program comes from the cache.
-    assert logs[1].count("Compiling jit(_fit_one)") == 1
-    assert logs[1].count("cache hit for 'jit__fit_one'") == 1
+    for program in ("fit_problem", "assign_colour_set"):
+        assert f"Compiling jit({program})" in logs[0]
+        assert f"cache hit for 'jit_{program}'" not in logs[0]
+        # A new image of a known bucket: the fit and the remap come from the cache.
+        assert logs[1].count(f"Compiling jit({program})") == 1
+        assert logs[1].count(f"cache hit for 'jit_{program}'") == 1
 
 
 def test_format_rgb_writes_truecolour_for_any_k(tree, tmp_path, capsys):

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import jaxquant
-from jaxquant import _cli_reports, cli
+from jaxquant import cli, report
 
 # The shared fit configuration of tests/conftest.py's FAST, k = 4 and 16x16 images: the
 # same compiled programs as tests/test_spaces.py.
@@ -120,15 +120,14 @@ def test_compress_animate_steps(rgb, tmp_path):
         assert im.width >= PANELS_WIDTH  # wider if the caption is
 
 
-def test_palette_steps_end_at_quantizes_palette(photo):
+@pytest.mark.parametrize("options", [{}, {"rank": 3.0, "num_lloyd_steps": 2}])
+def test_palette_steps_end_at_quantizes_result(photo, options):
     image = np.ascontiguousarray(photo[::4, ::6])
-    frames = _cli_reports.palette_steps(
-        jax.random.key(0), image, 4, num_frames=4, num_steps=40, batch_size=256
+    frames = report.palette_steps(
+        jax.random.key(0), image, 4, num_frames=4, num_steps=40, batch_size=256, **options
     )
     assert [f.step for f in frames] == [0, 10, 20, 30, 40]
-    want = jaxquant.quantize(
-        jax.random.key(0), image, 4, num_steps=40, batch_size=256, num_lloyd_steps=0
-    )
+    want = jaxquant.quantize(jax.random.key(0), image, 4, num_steps=40, batch_size=256, **options)
     np.testing.assert_array_equal(frames[-1].palette, want.palette)
     np.testing.assert_array_equal(frames[-1].image, want.image)
     np.testing.assert_allclose(frames[-1].mse, float(want.mse), rtol=1e-5)
@@ -142,11 +141,12 @@ def test_palette_steps_end_at_quantizes_palette(photo):
         (["compare", "{gray}", "-k", "4", "-o", "{out}", "--space", "cielab"], "RGB or RGBA"),
         (["compare", "{rgb}", "-k", "300", "-o", "{out}"], "at most 256 colours"),
         (["compare", "{rgb}", "-k", "4", "-o", "{tmp}"], "is a directory"),
-        (["sweep", "{bad}", "-o", "{out}"], "{bad}: not a recognised image file"),
+        (["sweep", "{bad}", "-o", "{gif}"], "{bad}: not a recognised image file"),
         (
-            ["sweep", "{rgb}", "--ks", "2", "-o", "{out}", "--space", "oklab", "--mode", "channel"],
+            ["sweep", "{rgb}", "--ks", "2", "-o", "{gif}", "--space", "oklab", "--mode", "channel"],
             "needs mode 'vector'",
         ),
+        (["sweep", "{rgb}", "-o", "{out}"], "the output must be named .gif"),
         (["compare", "{rgb}", "--sample", "-k", "4", "-o", "{out}"], "exactly one of INPUT"),
         (
             [
@@ -177,6 +177,7 @@ def test_user_errors_are_one_line(argv, reason, rgb, gray, tmp_path, capsys):
         gray=gray,
         tmp=tmp_path,
         out=tmp_path / "o.png",
+        gif=tmp_path / "o.gif",
         bad=bad,
         missing=tmp_path / "missing.png",
     )
@@ -192,3 +193,34 @@ def test_compress_batch_mode_reports_gray_images_in_cielab(rgb, gray, tmp_path, 
     assert (out_dir / "in.png").exists()
     assert not (out_dir / "gray.png").exists()
     assert "RGB or RGBA" in capsys.readouterr().err
+
+
+def test_animate_steps_gets_every_fit_flag(rgb, tmp_path, monkeypatch):
+    """--animate-steps animates the fit that -o gets: --rank, --lloyd-steps and the rest."""
+    seen = {}
+    real = report.animate_steps
+
+    def spy(key, image, k, path, **options):
+        seen.update(options)
+        return real(key, image, k, path, **options)
+
+    monkeypatch.setattr(report, "animate_steps", spy)
+    gif, out = tmp_path / "a.gif", tmp_path / "o.png"
+    argv = ["compress", str(rgb), "-k", "4", "-o", str(out), "--animate-steps", str(gif)]
+    flags = ["--rank", "3", "--lloyd-steps", "2", "--animate-frames", "2", "-q"]
+    assert cli.main([*argv, *flags, *FAST]) == 0
+    assert seen["rank"] == 3.0
+    assert seen["num_lloyd_steps"] == 2
+    assert seen["num_steps"] == 40
+    assert seen["num_frames"] == 2
+    with Image.open(gif) as im:
+        assert im.n_frames == 3
+
+
+def test_animate_steps_mode_is_checked_before_any_output(rgb, tmp_path, capsys):
+    gif, out = tmp_path / "a.gif", tmp_path / "o.png"
+    argv = ["compress", str(rgb), "-k", "4", "-o", str(out), "--animate-steps", str(gif)]
+    assert cli.main([*argv, "--mode", "global", *FAST]) == 2
+    assert "mode vector only" in _error(capsys)
+    assert not out.exists()
+    assert not gif.exists()

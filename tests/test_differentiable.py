@@ -16,6 +16,7 @@ from jax.test_util import check_grads
 
 import jaxquant
 from jaxquant import losses, seeding, soft
+from jaxquant.problem import ColourSet
 
 RANKS = [1.0, 2.0, 3.0]
 
@@ -255,22 +256,16 @@ def test_hypergradient_through_the_sq_solver():
     # d(final loss)/d(learning rate) and d(final loss)/d(initial palette) through
     # lax.scan, minibatch sampling, optax and the projection; batched over rates by vmap.
     with jax.enable_x64(True):
-        pixels = jnp.asarray(np.random.default_rng(12).random((256, 3)))
-        weights = jnp.ones(256)
-        palette0 = pixels[:6]
+        pixels = np.random.default_rng(12).random((256, 3))
+        problem = ColourSet.from_vectors(pixels)  # float64 rows: float64 coordinates
+        palette0 = jnp.asarray(pixels[:6])
 
         def final_loss(lr, p0):
-            state, _ = jaxquant.sq_fit(
-                jax.random.key(0),
-                p0,
-                pixels,
-                weights,
-                loss=losses.squared_loss,
-                optimizer=optax.sgd(lr),
-                num_steps=30,
-                batch_size=32,
+            solver = jaxquant.SQ(
+                num_steps=30, batch_size=32, optimizer=optax.sgd(lr), num_lloyd_steps=0
             )
-            return losses.squared_loss(state.palette, pixels)
+            fit = solver(jax.random.key(0), problem, p0)
+            return losses.squared_loss(fit.palette, jnp.asarray(pixels))
 
         # One compiled program: the values at lr ± eps (for the differences) come from the
         # same vmapped value_and_grad as the gradients at lr.
@@ -325,17 +320,11 @@ _SLOW_OPTIMIZERS = {"chain(clip, adam(cosine))", "contrib.prodigy"}
 
 @functools.partial(jax.jit, static_argnames=("optimizer", "loss", "num_steps"))
 def _fit(key, pixels, palette0, optimizer, loss=losses.squared_loss, num_steps=60):
-    state, trace = jaxquant.sq_fit(
-        key,
-        palette0,
-        pixels,
-        jnp.ones(pixels.shape[:1], pixels.dtype),
-        loss=loss,
-        optimizer=optimizer,
-        num_steps=num_steps,
-        batch_size=128,
+    solver = jaxquant.SQ(
+        num_steps=num_steps, batch_size=128, optimizer=optimizer, loss=loss, num_lloyd_steps=0
     )
-    return state.palette, trace
+    fit = solver(key, ColourSet.from_vectors(pixels, bucket=False), palette0)
+    return fit.palette, fit.losses
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import jaxquant
-from jaxquant import losses
+from jaxquant.problem import ColourSet
 
 EXAMPLES = pathlib.Path(__file__).parent.parent / "examples"
 
@@ -49,26 +49,12 @@ def _macqueen_numpy(palette, stream):
 @jax.jit
 def _sq_on_stream(palette, stream):
     """SQ with batch_size=1 fed one given pixel per step (a one-colour set)."""
-    opt = online_kmeans.macqueen(0.5)
-    state = jaxquant.SQState(
-        palette=palette,
-        opt_state=opt.init(palette),
-        ema=jnp.zeros(()),
-        ema_checkpoint=jnp.full((), jnp.inf),
-        done=jnp.zeros((), bool),
-        num_steps=jnp.zeros((), jnp.int32),
-    )
+    solver = jaxquant.SQ(batch_size=1, optimizer=online_kmeans.macqueen(0.5))
+    state = solver.init(ColourSet.from_vectors(stream[:1]), palette)
 
     def step(state, x):
-        state, _ = jaxquant.sq_step(
-            state,
-            jax.random.key(0),
-            x[None, :],
-            jnp.ones(1),
-            loss=losses.squared_loss,
-            optimizer=opt,
-            batch_size=1,
-        )
+        # The set of one row: the step's minibatch of one is that row.
+        state, _ = solver.step(state, jax.random.key(0), ColourSet.from_vectors(x[None, :]))
         return state, None
 
     state, _ = jax.lax.scan(step, state, stream)

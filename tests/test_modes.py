@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import jaxquant
-from jaxquant._modes import MODES, quantize_mode
+from jaxquant._modes import MODES
 from tests.conftest import FAST
 
 KEY = jax.random.key(0)
@@ -29,7 +29,7 @@ def _distinct_per_channel(image: np.ndarray) -> list[int]:
 
 
 def _check_layout(result, image: np.ndarray, k: int, mode: str) -> None:
-    """The invariants of each mode's result (see quantize_mode's table)."""
+    """The invariants of each mode's result (see jaxquant._modes.s table)."""
     out = np.asarray(result.image)
     palette = np.asarray(result.palette)
     indices = np.asarray(result.indices)
@@ -69,7 +69,7 @@ def _check_layout(result, image: np.ndarray, k: int, mode: str) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_layout_and_invariants(small, mode):
-    result = quantize_mode(KEY, small, K, mode=mode, **FAST)
+    result = jaxquant.quantize(KEY, small, K, mode=mode, **FAST)
     _check_layout(result, small, K, mode)
     # Fewer levels than distinct values: the quantization is lossy.
     assert float(result.mse) > 0
@@ -79,21 +79,21 @@ def test_layout_and_invariants(small, mode):
 def test_loss_is_comparable_across_modes(small, mode):
     # For rank 2 the loss is the mean over pixels of the squared distance summed over
     # channels, on the [0, 1] scale: C * mse / 255^2 in every mode.
-    result = quantize_mode(KEY, small, K, mode=mode, **FAST)
+    result = jaxquant.quantize(KEY, small, K, mode=mode, **FAST)
     want = 3 * float(result.mse) / 255.0**2
     np.testing.assert_allclose(float(result.loss), want, rtol=1e-4)
     assert result.losses.shape == (FAST["num_steps"],)
 
 
 def test_vector_mode_is_quantize(small):
-    got = quantize_mode(KEY, small, K, mode="vector", **FAST)
+    got = jaxquant.quantize(KEY, small, K, mode="vector", **FAST)
     want = jaxquant.quantize(KEY, small, K, **FAST)
     for a, b in zip(got, want, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
 def test_channel_mode_fits_each_channel_with_a_split_key(small):
-    got = quantize_mode(KEY, small, K, mode="channel", **FAST)
+    got = jaxquant.quantize(KEY, small, K, mode="channel", **FAST)
     keys = jax.random.split(KEY, 3)
     for j in range(3):
         want = jaxquant.quantize(keys[j], small[:, :, j], K, **FAST)
@@ -104,7 +104,7 @@ def test_channel_mode_fits_each_channel_with_a_split_key(small):
 
 def test_global_mode_fits_all_intensities_as_one_set(small):
     h, w, c = small.shape
-    got = quantize_mode(KEY, small, K, mode="global", **FAST)
+    got = jaxquant.quantize(KEY, small, K, mode="global", **FAST)
     want = jaxquant.quantize(KEY, small.reshape(h, w * c), K, **FAST)
     np.testing.assert_array_equal(got.image, np.asarray(want.image).reshape(h, w, c))
     np.testing.assert_array_equal(got.palette, want.palette)
@@ -117,19 +117,19 @@ def test_channel_mode_is_lossless_with_k_at_least_each_channels_levels():
     image = np.stack([levels[rng.integers(0, K, (16, 16)), j] for j in range(3)], axis=-1)
     image = image.astype(np.uint8)
     assert len(np.unique(image.reshape(-1, 3), axis=0)) > K
-    result = quantize_mode(KEY, image, K, mode="channel", **FAST)
+    result = jaxquant.quantize(KEY, image, K, mode="channel", **FAST)
     np.testing.assert_array_equal(result.image, image)
     assert float(result.mse) == 0.0
     assert float(result.psnr) == np.inf
     # The same k is lossy for colours, and for one level set shared by all channels.
-    assert float(quantize_mode(KEY, image, K, mode="vector", **FAST).mse) > 0
-    assert float(quantize_mode(KEY, image, K, mode="global", **FAST).mse) > 0
+    assert float(jaxquant.quantize(KEY, image, K, mode="vector", **FAST).mse) > 0
+    assert float(jaxquant.quantize(KEY, image, K, mode="global", **FAST).mse) > 0
 
 
 def test_global_mode_is_lossless_with_k_at_least_the_distinct_intensities():
     rng = np.random.default_rng(1)
     image = rng.choice(np.array([0, 40, 41, 255], np.uint8), size=(16, 16, 3))
-    result = quantize_mode(KEY, image, K, mode="global", **FAST)
+    result = jaxquant.quantize(KEY, image, K, mode="global", **FAST)
     np.testing.assert_array_equal(result.image, image)
     assert float(result.mse) == 0.0
     assert sorted(np.asarray(result.palette)[:, 0].tolist()) == [0, 40, 41, 255]
@@ -138,7 +138,7 @@ def test_global_mode_is_lossless_with_k_at_least_the_distinct_intensities():
 @pytest.mark.slow
 def test_channel_mode_k_256_is_lossless_on_any_uint8_image():
     image = np.random.default_rng(2).integers(0, 256, (24, 20, 3), dtype=np.uint8)
-    result = quantize_mode(KEY, image, 256, mode="channel", num_steps=0)
+    result = jaxquant.quantize(KEY, image, 256, mode="channel", num_steps=0)
     np.testing.assert_array_equal(result.image, image)
 
 
@@ -147,7 +147,7 @@ def test_grayscale_is_the_same_1d_problem_in_every_mode(shape):
     image = np.random.default_rng(3).integers(0, 256, shape, dtype=np.uint8)
     want = jaxquant.quantize(KEY, image, K, **FAST)
     for mode in MODES:
-        got = quantize_mode(KEY, image, K, mode=mode, **FAST)
+        got = jaxquant.quantize(KEY, image, K, mode=mode, **FAST)
         _check_layout(got, image, K, mode)
         np.testing.assert_array_equal(got.image, want.image)
         np.testing.assert_array_equal(got.palette, want.palette)
@@ -156,7 +156,7 @@ def test_grayscale_is_the_same_1d_problem_in_every_mode(shape):
 
 def test_float_images_keep_dtype_and_range():
     image = np.random.default_rng(4).random((16, 16, 3)).astype(np.float32)
-    result = quantize_mode(KEY, image, K, mode="channel", **FAST)
+    result = jaxquant.quantize(KEY, image, K, mode="channel", **FAST)
     _check_layout(result, image, K, "channel")
     assert result.palette.dtype == np.float32
     assert 0.0 <= float(np.min(result.image)) <= float(np.max(result.image)) <= 1.0
@@ -164,7 +164,7 @@ def test_float_images_keep_dtype_and_range():
 
 def test_rgba_channel_mode_quantizes_alpha_as_a_channel():
     image = np.random.default_rng(5).integers(0, 256, (16, 16, 4), dtype=np.uint8)
-    result = quantize_mode(KEY, image, K, mode="channel", **FAST)
+    result = jaxquant.quantize(KEY, image, K, mode="channel", **FAST)
     _check_layout(result, image, K, "channel")
 
 
@@ -172,15 +172,15 @@ def test_pil_image_is_accepted():
     from PIL import Image
 
     image = np.random.default_rng(6).integers(0, 256, (16, 16, 3), dtype=np.uint8)
-    got = quantize_mode(KEY, Image.fromarray(image), K, mode="global", **FAST)
-    want = quantize_mode(KEY, image, K, mode="global", **FAST)
+    got = jaxquant.quantize(KEY, Image.fromarray(image), K, mode="global", **FAST)
+    want = jaxquant.quantize(KEY, image, K, mode="global", **FAST)
     np.testing.assert_array_equal(got.image, want.image)
 
 
 def test_same_key_same_result_different_key_different_result(small):
-    a = quantize_mode(KEY, small, K, mode="channel", **FAST)
-    b = quantize_mode(KEY, small, K, mode="channel", **FAST)
-    c = quantize_mode(jax.random.key(1), small, K, mode="channel", **FAST)
+    a = jaxquant.quantize(KEY, small, K, mode="channel", **FAST)
+    b = jaxquant.quantize(KEY, small, K, mode="channel", **FAST)
+    c = jaxquant.quantize(jax.random.key(1), small, K, mode="channel", **FAST)
     np.testing.assert_array_equal(a.image, b.image)
     assert not np.array_equal(a.palette, c.palette)
 
@@ -188,15 +188,15 @@ def test_same_key_same_result_different_key_different_result(small):
 def test_errors():
     image = np.zeros((4, 4, 3), np.uint8)
     with pytest.raises(ValueError, match="vector, channel, global"):
-        quantize_mode(KEY, image, 2, mode="planar")
+        jaxquant.quantize(KEY, image, 2, mode="planar")
     with pytest.raises(ValueError, match="channels"):
-        quantize_mode(KEY, np.zeros((4, 4, 5), np.uint8), 2, mode="channel")
-    with pytest.raises(ValueError, match="at least 1"):
-        quantize_mode(KEY, image, 0, mode="global")
+        jaxquant.quantize(KEY, np.zeros((4, 4, 5), np.uint8), 2, mode="channel")
+    with pytest.raises(ValueError, match="k must be in 1.."):
+        jaxquant.quantize(KEY, image, 0, mode="global")
     with pytest.raises(TypeError, match="key"):
-        quantize_mode(0, image, 2, mode="channel")
+        jaxquant.quantize(0, image, 2, mode="channel")
     with pytest.raises(TypeError):
-        quantize_mode(KEY, image, 2, mode="channel", no_such_option=1)
+        jaxquant.quantize(KEY, image, 2, mode="channel", no_such_option=1)
 
 
 @given(
@@ -209,7 +209,7 @@ def test_property_at_most_k_values(shape, mode, seed):
     rng = np.random.default_rng(seed)
     # Few or many distinct values, so both lossless and lossy fits occur.
     image = rng.integers(0, rng.choice([3, 256]), shape).astype(np.uint8)
-    result = quantize_mode(jax.random.key(seed), image, K, mode=mode, **FAST)
+    result = jaxquant.quantize(jax.random.key(seed), image, K, mode=mode, **FAST)
     _check_layout(result, image, K, mode)
     c = 1 if image.ndim == 2 else image.shape[-1]
     distinct = {

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import jaxquant
-from jaxquant import _quantize
+from jaxquant import _fit, _remap
+from jaxquant.problem import bucket_size
 from tests import reference as ref
 from tests.conftest import FAST, blobs
 
@@ -106,10 +107,11 @@ def test_jit_and_no_jit_agree(photo):
 
 def test_no_recompile_on_second_call(photo):
     _quantize_fast(0, photo, 6)
-    before = _quantize._fit._cache_size()
+    before = _fit._fit_jit._cache_size(), _remap._assign_jit._cache_size()
     _quantize_fast(1, photo[::-1], 6)  # same size, same colour-count bucket
     _quantize_fast(2, photo, 6, learning_rate=0.01)  # the learning rate is traced
-    assert _quantize._fit._cache_size() == before
+    _quantize_fast(3, photo[:60, :90], 6)  # 5400 pixels: the same bucket as 6144
+    assert (_fit._fit_jit._cache_size(), _remap._assign_jit._cache_size()) == before
 
 
 def test_float_input_keeps_dtype_and_range(photo):
@@ -227,13 +229,18 @@ def test_properties(seed, shape, k, levels):
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        (dict(k=0), ValueError, "k must be at least 1"),
+        (dict(k=0), ValueError, "k must be in 1..16,777,216"),
+        (dict(k=2**24 + 1), ValueError, "k must be in 1..16,777,216"),
+        (dict(k=10**20), ValueError, "k must be in 1..16,777,216"),
         (dict(k=2.5), TypeError, "k must be an integer"),
         (dict(k="8"), TypeError, "k must be an integer"),
         (dict(num_steps=-1), ValueError, "num_steps must be at least 0"),
         (dict(batch_size=0), ValueError, "batch_size must be at least 1"),
-        (dict(optimizer="lbfgs"), ValueError, "valid names: sgd"),
-        (dict(init="nope"), ValueError, "valid names: kmeans"),
+        (dict(optimizer="lbfgs"), ValueError, "choose one of sgd"),
+        (dict(init="nope"), ValueError, "choose one of kmeans"),
+        (dict(nope=1), TypeError, "unknown option 'nope'"),
+        (dict(solver=jaxquant.Lloyd(), num_steps=3), TypeError, "inside solver="),
+        (dict(solver="sq"), TypeError, "solver must be a solver value"),
         (dict(learning_rate=-1.0), ValueError, "learning_rate must be a positive"),
         (dict(rank=0.5), ValueError, "rank must be"),
         (dict(optimizer=3), TypeError, "optimizer must be"),
@@ -283,10 +290,10 @@ def test_diverged_fit_is_reported():
 
 
 def test_bucket_sizes():
-    sizes = [_quantize.bucket_size(n) for n in (1, 256, 257, 385, 513, 100_000)]
+    sizes = [bucket_size(n) for n in (1, 256, 257, 385, 513, 100_000)]
     assert sizes == [256, 256, 384, 512, 768, 131072]
     for n in range(1, 5000, 37):
-        b = _quantize.bucket_size(n)
+        b = bucket_size(n)
         assert n <= b <= max(256, int(n * 1.5) + 1)
 
 

@@ -117,8 +117,9 @@ def test_compare_image_holds_both_images_and_the_swatch(image):
 
 
 def test_compare_image_caption():
-    assert report._caption(16, 25.0, 1234) == "K = 16   MSE = 25.00   PSNR = 34.15 dB   1,234 bytes"
-    assert report._caption(4, 0.0, None) == "K = 4   MSE = 0.00   PSNR = inf (lossless)"
+    caption = report.default_caption(16, 25.0, num_bytes=1234)
+    assert caption == "K = 16   MSE = 25.00   PSNR = 34.15 dB   1,234 bytes"
+    assert report.default_caption(4, 0.0) == "K = 4   MSE = 0.00   PSNR = inf (lossless)"
     image = np.zeros((70, 20, 3), np.uint8)
     palette = np.zeros((1, 3), np.uint8)
     bare = report.compare_image(image, image, palette, caption="")

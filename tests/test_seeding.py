@@ -73,7 +73,7 @@ def test_jit_matches_eager():
 def test_factory_cached_and_names():
     assert seeding.make_kmeans_plusplus(1, 1) is seeding.make_kmeans_plusplus(1, 1.0)
     assert seeding.get_initializer("kmeans++") is seeding.kmeans_plusplus
-    with pytest.raises(ValueError, match="valid names: kmeans\\+\\+, kmeans\\+\\+-d1, random"):
+    with pytest.raises(ValueError, match="choose one of kmeans\\+\\+, kmeans\\+\\+-d1, random"):
         seeding.get_initializer("kmeans")
     with pytest.raises(TypeError):
         seeding.get_initializer(3)

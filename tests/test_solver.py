@@ -1,6 +1,8 @@
-"""The solver: exact chunked assignment, Lloyd steps, SQ steps under optax optimizers."""
+"""The kernels and solvers: exact chunked assignment in both layouts, Lloyd, SQ under optax."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import jaxquant
-from jaxquant import _solver, losses
+from jaxquant import kernels, losses, solvers
+from jaxquant.problem import ColourSet
 from tests import reference as ref
 
 
@@ -67,83 +70,81 @@ def test_lloyd_matches_numpy_reference():
 
 def _fit(optimizer, lr=None, num_steps=60, k=8, tol=0.0):
     rng = np.random.default_rng(0)
-    colours = jnp.asarray(rng.random((2048, 3)), jnp.float32)
-    weights = jnp.ones(2048, jnp.float32)
-    palette0 = colours[:k] * 0.2  # a poor start the optimizer must improve on
-    if isinstance(optimizer, str):
-        optimizer = jaxquant.make_optimizer(
-            optimizer, _solver.default_learning_rate(optimizer, k) if lr is None else lr, num_steps
-        )
-    state, trace = jaxquant.sq_fit(
-        jax.random.key(0),
-        palette0,
-        colours,
-        weights,
-        loss=losses.squared_loss,
-        optimizer=optimizer,
+    colours = rng.random((2048, 3)).astype(np.float32)
+    problem = ColourSet.from_vectors(colours)
+    palette0 = jnp.asarray(colours[:k]) * 0.2  # a poor start the optimizer must improve on
+    solver = jaxquant.SQ(
         num_steps=num_steps,
         batch_size=256,
+        optimizer=optimizer,
+        learning_rate=lr,
         tol=tol,
+        num_lloyd_steps=0,
     )
-    before = losses.squared_loss(palette0, colours)
-    after = losses.squared_loss(state.palette, colours)
-    return state, trace, float(before), float(after)
+    fit = solver(jax.random.key(0), problem, palette0)
+    before = losses.squared_loss(palette0, jnp.asarray(colours))
+    after = losses.squared_loss(fit.palette, jnp.asarray(colours))
+    return fit, float(before), float(after)
 
 
 @pytest.mark.parametrize("name", jaxquant.OPTIMIZERS)
 def test_every_optimizer_decreases_loss(name):
-    state, trace, before, after = _fit(name)
+    fit, before, after = _fit(name)
     assert after < 0.5 * before
-    assert trace.shape == (60,)
-    assert np.all((np.asarray(state.palette) >= 0) & (np.asarray(state.palette) <= 1))
+    assert fit.losses.shape == (60,)
+    assert int(fit.num_steps) == 60
+    assert int(fit.status) == jaxquant.Status.OK
+    assert np.all((np.asarray(fit.palette) >= 0) & (np.asarray(fit.palette) <= 1))
 
 
 def test_custom_optax_chain_runs_unchanged():
     opt = optax.chain(
         optax.clip_by_global_norm(1.0), optax.adam(optax.cosine_decay_schedule(0.05, 60))
     )
-    _, _, before, after = _fit(opt)
+    _, before, after = _fit(opt)
     assert after < 0.5 * before
 
 
 def test_early_stop_skips_steps():
-    state, trace, _, _ = _fit("adam", num_steps=400, tol=0.05)
-    assert int(state.num_steps) < 400
+    fit, _, _ = _fit("adam", num_steps=400, tol=0.05)
+    assert int(fit.num_steps) < 400
     # after stopping, the trace repeats the smoothed loss
-    assert np.all(np.asarray(trace[int(state.num_steps) :]) == np.asarray(trace[-1]))
+    assert np.all(np.asarray(fit.losses[int(fit.num_steps) :]) == np.asarray(fit.losses[-1]))
 
 
 def test_state_structure_stable_across_steps():
     rng = np.random.default_rng(1)
-    colours = jnp.asarray(rng.random((256, 3)), jnp.float32)
-    opt = optax.adam(0.01)
-    palette = colours[:4]
-    state = _solver.SQState(
-        palette,
-        opt.init(palette),
-        jnp.float32(0),
-        jnp.float32(jnp.inf),
-        jnp.bool_(False),
-        jnp.int32(0),
-    )
-    new, _ = jaxquant.sq_step(
-        state,
-        jax.random.key(0),
-        colours,
-        jnp.cumsum(jnp.ones(256)),
-        loss=losses.squared_loss,
-        optimizer=opt,
-        batch_size=32,
-    )
+    problem = ColourSet.from_vectors(rng.random((256, 3)).astype(np.float32))
+    solver = jaxquant.SQ(num_steps=10, batch_size=32, optimizer=optax.adam(0.01))
+    state = solver.init(problem, problem.coordinates()[:4])
+    new, loss = jax.jit(solver.step)(state, jax.random.key(0), problem)
+    assert loss.shape == ()
     assert jax.tree.structure(new) == jax.tree.structure(state)
     for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(state), strict=True):
         assert a.shape == b.shape
         assert a.dtype == b.dtype
+    assert int(new.num_steps) == 1
+
+
+def test_step_loop_matches_the_solver_contract():
+    """A loop of init/step of your own: every step keeps the palette in the cube."""
+    rng = np.random.default_rng(2)
+    problem = ColourSet.from_vectors(rng.random((512, 3)).astype(np.float32))
+    for solver in (jaxquant.SQ(num_steps=20, batch_size=64), jaxquant.Lloyd(num_steps=5)):
+        state = solver.init(problem, problem.coordinates()[:6])
+        step = jax.jit(solver.step)
+        losses_seen = []
+        for i in range(5):
+            state, value = step(state, jax.random.key(i), problem)
+            losses_seen.append(float(value))
+            assert np.all((np.asarray(state.palette) >= 0) & (np.asarray(state.palette) <= 1))
+        assert int(state.num_steps) == 5
+        assert losses_seen[-1] <= losses_seen[0] * 1.5  # SQ is noisy; Lloyd is monotone
 
 
 def test_unknown_optimizer_lists_names():
     with pytest.raises(
-        ValueError, match="valid names: sgd, momentum, nesterov, adagrad, rmsprop, adam"
+        ValueError, match="choose one of sgd, momentum, nesterov, adagrad, rmsprop, adam"
     ):
         jaxquant.make_optimizer("lbfgs", 0.1, 10)
 
@@ -160,10 +161,9 @@ def test_assign_any_row_count_and_chunk(n, chunk):
     np.testing.assert_array_equal(d, ref_d)
 
 
-@pytest.fixture(params=[True, False], ids=["palette-loop", "distance-matrix"])
-def layout(request, monkeypatch):
+@pytest.fixture(params=kernels.LAYOUTS)
+def layout(request):
     """Both nearest-colour kernels: the CPU's palette loop and the accelerators' matrix."""
-    monkeypatch.setattr(losses, "_PALETTE_LOOP", request.param)
     return request.param
 
 
@@ -174,7 +174,7 @@ def test_assign_layouts_exact(layout, k):
     palette = rng.integers(0, 256, (k, 3), dtype=np.uint8)
     palette[-1] = palette[0]  # ties go to the lowest index
     ref_idx, ref_d = ref.assign(pixels, palette)
-    fn = jax.jit(lambda p, q: jaxquant.assign(p, q, chunk_size=200))
+    fn = jax.jit(lambda p, q: jaxquant.assign(p, q, chunk_size=200, layout=layout))
     idx, d = fn(pixels, palette)
     np.testing.assert_array_equal(idx, ref_idx)
     np.testing.assert_array_equal(d, ref_d)
@@ -188,13 +188,15 @@ def test_assign_layouts_exact(layout, k):
 
 
 @pytest.mark.parametrize("k", [3, 64, 256, 2000])
-def test_nearest_index_fast_layouts(layout, k):
+def test_nearest_index_layouts(layout, k):
     # The packed search may call near-ties equal (within a relative 2^(bits-23));
     # everywhere else it is the exact nearest colour.
     rng = np.random.default_rng(k)
     pixels = rng.random((2048, 3)).astype(np.float32)
     palette = rng.random((k, 3)).astype(np.float32)
-    idx = np.asarray(jax.jit(losses._nearest_index_fast)(pixels, palette))
+    idx = np.asarray(
+        jax.jit(lambda p, q: kernels.nearest_index(p, q, layout=layout))(pixels, palette)
+    )
     d = ref.sq_dists(pixels, palette)
     ref_idx = d.argmin(1)
     best = d[np.arange(len(d)), ref_idx]
@@ -206,8 +208,80 @@ def test_assign_vmap_equals_loop(layout):
     rng = np.random.default_rng(3)
     pixels = rng.integers(0, 256, (4, 300, 3), dtype=np.uint8)
     palettes = rng.integers(0, 256, (4, 20, 3), dtype=np.uint8)
-    idx, d = jax.jit(jax.vmap(lambda p, q: jaxquant.assign(p, q, chunk_size=128)))(pixels, palettes)
+    assign = jax.vmap(lambda p, q: jaxquant.assign(p, q, chunk_size=128, layout=layout))
+    idx, d = jax.jit(assign)(pixels, palettes)
     for i in range(4):
         ref_idx, ref_d = ref.assign(pixels[i], palettes[i])
         np.testing.assert_array_equal(idx[i], ref_idx)
         np.testing.assert_array_equal(d[i], ref_d)
+
+
+def test_layouts_give_the_same_fit(layout):
+    """SQ and its Lloyd polish in either layout: the same palette up to float noise."""
+    rng = np.random.default_rng(4)
+    image = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    loop = jaxquant.fit_palette(jax.random.key(0), image, 8, num_steps=40, layout="loop")
+    other = jaxquant.fit_palette(jax.random.key(0), image, 8, num_steps=40, layout=layout)
+    assert np.abs(np.asarray(loop.palette, int) - np.asarray(other.palette, int)).max() <= 1
+
+
+def test_unknown_layout_is_refused():
+    with pytest.raises(ValueError, match="unknown layout 'gpu'; choose one of loop, matrix"):
+        jaxquant.assign(np.zeros((2, 3), np.uint8), np.zeros((1, 3), np.uint8), layout="gpu")
+    with pytest.raises(ValueError, match="unknown layout"):
+        jaxquant.SQ(layout="gpu")
+
+
+def test_solvers_are_hashable_values_and_pytrees():
+    a, b = jaxquant.SQ(num_steps=10), jaxquant.SQ(num_steps=10)
+    assert a == b
+    assert hash(a) == hash(b)
+    assert jaxquant.SQ(num_steps=10, learning_rate=0.1) != jaxquant.SQ(num_steps=10)
+    leaves, treedef = jax.tree.flatten(jaxquant.SQ(learning_rate=0.1))
+    assert leaves == [0.1]  # the learning rate is the one traced field
+    assert jax.tree.leaves(jaxquant.Lloyd()) == []
+    resolved = jaxquant.SQ().resolve(64)
+    assert (resolved.num_steps, resolved.batch_size, resolved.num_lloyd_steps) == (1000, 1024, 1)
+    assert resolved.learning_rate == pytest.approx(solvers.default_learning_rate("adam", 64))
+    assert jaxquant.SQ(rank=3.0).resolve(16).num_lloyd_steps == 0
+    assert resolved.resolve(64) is resolved
+
+
+def test_traced_learning_rate_compiles_once():
+    rng = np.random.default_rng(5)
+    problem = ColourSet.from_vectors(rng.random((300, 3)).astype(np.float32))
+    palette = problem.coordinates()[:4]
+
+    @jax.jit
+    def run(solver):
+        return solver(jax.random.key(0), problem, palette).palette
+
+    base = jaxquant.SQ(num_steps=20, batch_size=32).resolve(4)
+    outs = [run(dataclasses.replace(base, learning_rate=lr)) for lr in (0.01, 0.02, 0.04)]
+    assert run._cache_size() == 1
+    assert not np.allclose(outs[0], outs[2])
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (dict(num_steps=-1), "num_steps must be at least 0"),
+        (dict(batch_size=0), "batch_size must be at least 1"),
+        (dict(rank=0.5), "rank must be a finite number >= 1"),
+        (dict(rank=float("inf")), "rank must be a finite number >= 1"),
+        (dict(learning_rate=-1.0), "learning_rate must be a positive number"),
+        (dict(learning_rate=float("inf")), "learning_rate must be a positive number"),
+        (dict(optimizer=optax.sgd(0.1), learning_rate=0.1), "applies to built-in optimizer"),
+        (dict(optimizer="lbfgs"), "unknown optimizer 'lbfgs'"),
+        (dict(loss=losses.squared_loss, rank=3.0), "pass either rank or loss"),
+        (dict(tol=-1.0), "tol must be a finite number >= 0"),
+    ],
+)
+def test_solver_options_are_checked_once_at_construction(options, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        jaxquant.SQ(**options)
+
+
+def test_learning_rate_accepts_numpy_and_jax_scalars():
+    for lr in (np.float32(0.01), np.float64(0.02), jnp.float32(0.03), 1):
+        assert jaxquant.SQ(learning_rate=lr).learning_rate == lr

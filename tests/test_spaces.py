@@ -127,17 +127,13 @@ def test_linear_rgb_takes_grayscale_and_the_intensity_modes(small):
     assert len(np.unique(np.asarray(r.image))) <= K
     for mode in ("channel", "global"):
         got = jaxquant.quantize(KEY, small, K, space="linear-rgb", mode=mode, **FAST)
-        want = _modes.quantize_mode(KEY, small, K, mode=mode, space="linear-rgb", **FAST)
+        parts = [
+            jaxquant.quantize(kj, part, K, space="linear-rgb", **FAST)
+            for kj, part in _modes.split(KEY, small, mode)
+        ]
+        want = _modes.combine(small, mode, parts, squeeze=False)
         for a, b in zip(got, want, strict=True):
             np.testing.assert_array_equal(a, b)
-
-
-@pytest.mark.parametrize("mode", ["vector", "channel", pytest.param("global", marks=SLOW)])
-def test_modes_dispatch_to_quantize_mode(small, mode):
-    got = jaxquant.quantize(KEY, small, K, mode=mode, **FAST)
-    want = _modes.quantize_mode(KEY, small, K, mode=mode, **FAST)
-    for a, b in zip(got, want, strict=True):
-        np.testing.assert_array_equal(a, b)
 
 
 def test_batch_passes_space(small):

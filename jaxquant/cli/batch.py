@@ -1,11 +1,11 @@
-"""``jaxquant compress`` on many files: collect, shard, batch, write, report.
+"""``jaxquant compress INPUT... --out-dir DIR``: many files, batched, sharded, resumable.
 
 The pipeline keeps the device busy while threads do the file work: images are read and
-decoded by a thread pool one chunk ahead, each chunk is quantized by the bucketed,
-sharded batch dispatcher (:mod:`jaxquant._batch`), and PNGs are encoded and written
-atomically by the same pool. Outputs that already exist are skipped (so an interrupted
-run resumes where it stopped) unless ``--overwrite``. A bad file is reported on one line
-and skipped; the exit code is 1 if any file failed.
+decoded by a thread pool one chunk ahead, each chunk is quantized by
+:func:`jaxquant.quantize_batch` (bucketed, ``vmap``-ed, sharded over the local devices),
+and PNGs are encoded and written atomically by the same pool. Outputs that already
+exist are skipped (so an interrupted run resumes where it stopped) unless ``--force``.
+A bad file is reported on one line and skipped; the exit code is 1 if any file failed.
 
 Each image's key is ``fold_in(key(seed), crc32(output path relative to --out-dir))``:
 a file's result depends on the seed and its name only, not on which other files are in
@@ -24,7 +24,10 @@ import time
 import zlib
 from pathlib import Path
 
-__all__ = ["IMAGE_SUFFIXES", "collect", "run"]
+from jaxquant.cli._common import UserError
+from jaxquant.cli._parser import fit_options
+
+__all__ = ["IMAGE_SUFFIXES", "Job", "Summary", "collect", "run"]
 
 IMAGE_SUFFIXES = frozenset(
     ".png .jpg .jpeg .jpe .jfif .bmp .dib .gif .tif .tiff .webp .ppm .pgm .pbm .pnm .tga "
@@ -42,6 +45,8 @@ class Job:
 
 @dataclasses.dataclass
 class Summary:
+    """Counts of a batch run, printed at the end."""
+
     done: int = 0
     failed: int = 0
     skipped: int = 0
@@ -63,29 +68,47 @@ class Summary:
 
     def lines(self, wall: float, process: str) -> list[str]:
         rate = self.done / wall if wall > 0 else 0.0
-        ratio = self.bytes_in / self.bytes_out if self.bytes_out else math.nan
-        psnr = self.psnr_sum / self.psnr_count if self.psnr_count else math.nan
-        lossless = f" (+{self.lossless} lossless)" if self.lossless else ""
-        return [
+        lines = [
             f"{process}images    {self.done} done, {self.failed} failed, "
             f"{self.skipped} skipped (output exists)",
-            f"{process}bytes     {self.bytes_in:,} -> {self.bytes_out:,}  (ratio {ratio:.2f}x)",
-            f"{process}psnr      {psnr:.2f} dB mean{lossless}",
-            f"{process}time      {wall:.2f} s  ({rate:.2f} images/s)",
         ]
+        if self.done:  # nothing to average over when every file was skipped or failed
+            ratio = self.bytes_in / self.bytes_out if self.bytes_out else math.inf
+            lines.append(
+                f"{process}bytes     {self.bytes_in:,} -> {self.bytes_out:,}  (ratio {ratio:.2f}x)"
+            )
+            lossless = f" (+{self.lossless} lossless)" if self.lossless else ""
+            if self.psnr_count:
+                psnr = f"{self.psnr_sum / self.psnr_count:.2f} dB mean{lossless}"
+            else:
+                psnr = f"inf (all {self.lossless} lossless)"
+            lines.append(f"{process}psnr      {psnr}")
+        lines.append(f"{process}time      {wall:.2f} s  ({rate:.2f} images/s)")
+        return lines
 
 
-def collect(inputs, out_dir: Path, *, recursive: bool) -> tuple[list[Job], list[tuple[str, str]]]:
-    """Expand inputs into jobs; returns ``(jobs, errors)`` with errors as (path, reason).
+def _inside(real: str, directory: str) -> bool:
+    return real == directory or real.startswith(directory + os.sep)
+
+
+def collect(
+    inputs, out_dir: Path, *, recursive: bool
+) -> tuple[list[Job], list[tuple[str, str]], list[tuple[str, int]]]:
+    """Expand inputs into jobs.
 
     A file input writes ``out_dir/<stem>.png``; a directory input ``D`` writes
     ``out_dir/<path relative to D>.png`` for each image in it (by suffix; hidden files
     skipped; subdirectories with ``recursive``). Files inside ``out_dir`` are never
     inputs. Two inputs mapping to one output: the second is an error.
+
+    Returns:
+      ``(jobs, errors, unvisited)``: errors as ``(path, reason)``, and for each
+      directory input without ``recursive`` the number of subdirectories not entered.
     """
     out_real = os.path.realpath(out_dir)
     jobs: list[Job] = []
     errors: list[tuple[str, str]] = []
+    unvisited: list[tuple[str, int]] = []
     seen: dict[Path, Path] = {}
 
     def add(src: Path, rel: Path) -> None:
@@ -99,49 +122,52 @@ def collect(inputs, out_dir: Path, *, recursive: bool) -> tuple[list[Job], list[
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            real = os.path.realpath(path)
-            if real == out_real or real.startswith(out_real + os.sep):
+            if _inside(os.path.realpath(path), out_real):
                 reason = (
                     "is the --out-dir or inside it (outputs are never inputs); "
-                    "give another --out-dir, or name the files with --overwrite"
+                    "give another --out-dir"
                 )
                 errors.append((str(path), reason))
                 continue
             walker = path.rglob("*") if recursive else path.iterdir()
             found = []
+            subdirs = 0
             for f in walker:
                 rel = f.relative_to(path)
                 if any(part.startswith(".") for part in rel.parts):
                     continue
+                if not recursive and f.is_dir():
+                    subdirs += 1
+                    continue
                 if f.suffix.lower() not in IMAGE_SUFFIXES or not f.is_file():
                     continue
-                real = os.path.realpath(f)
-                if real == out_real or real.startswith(out_real + os.sep):
+                if _inside(os.path.realpath(f), out_real):
                     continue
                 found.append((f, rel))
+            if subdirs:
+                unvisited.append((str(path), subdirs))
             for f, rel in sorted(found):
                 add(f, rel)
         elif path.exists():
             add(path, Path(path.name))
         else:
             errors.append((str(path), "no such file or directory"))
-    return jobs, errors
+    return jobs, errors, unvisited
 
 
 def _key_data(rel: Path) -> int:
     return zlib.crc32(rel.as_posix().encode()) & 0x7FFFFFFF
 
 
-def _load(job: Job, k: int, space: str = "rgb", max_pixels: int | None = None):
-    """Read and prepare one image (thread pool): ``(prepared, bytes_in)`` or a reason."""
-    from jaxquant._quantize import check_space, prepare
+def _load(job: Job, space: str, max_pixels: int | None):
+    """Read one image (thread pool): ``(image, bytes_in)``, or the reason it failed."""
     from jaxquant.io import ImageReadError, load_image
+    from jaxquant.problem import check_space
 
     try:
         image = load_image(job.src, max_pixels=max_pixels)
-        size = job.src.stat().st_size
         check_space(space, image.shape[2])
-        return prepare(image, k), size
+        return image, job.src.stat().st_size
     except ImageReadError as e:
         text = str(e)
         prefix = f"{job.src}: "
@@ -152,20 +178,30 @@ def _load(job: Job, k: int, space: str = "rgb", max_pixels: int | None = None):
         return str(e)
 
 
-def _write(result, dst: Path, *, truecolour: bool = False) -> int:
-    from jaxquant._cli_reports import save_result
-    from jaxquant.io import save_png
-
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if truecolour:
-        return save_result(result, dst, truecolour=True)
-    return save_png(result, dst)
-
-
-def run(args, user_error: type[Exception]) -> int:
+def run(args) -> int:
     """Batch mode of ``jaxquant compress`` (see the module docstring)."""
+    if args.mode != "vector" or args.animate_steps:
+        raise UserError("--mode channel/global and --animate-steps take one input file")
+    distributed = (args.coordinator, args.num_processes, args.process_id)
+    if any(v is not None for v in distributed) and any(v is None for v in distributed):
+        raise UserError("--coordinator, --num-processes and --process-id go together")
+    if args.coordinator is not None and args.process_id >= args.num_processes:
+        raise UserError(
+            f"--process-id {args.process_id} must be below --num-processes {args.num_processes}"
+        )
+    out_dir = Path(args.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"{out_dir}: exists and is not a directory")
+    options = fit_options(args)
+
     import jax
 
+    import jaxquant
+
+    try:  # every option checked before a file is read
+        jaxquant.FitOptions.make(args.k, **options)
+    except (ValueError, TypeError) as e:
+        raise UserError(str(e)) from None
     if args.coordinator is not None:
         try:
             jax.distributed.initialize(
@@ -174,37 +210,25 @@ def run(args, user_error: type[Exception]) -> int:
                 process_id=args.process_id,
             )
         except Exception as e:  # noqa: BLE001 - any failure here is the user's setup
-            raise user_error(f"--coordinator {args.coordinator}: cannot start ({e})") from None
-
-    from tqdm import tqdm
-
-    from jaxquant import _batch, _quantize
-    from jaxquant._quantize import Status, _finish
-    from jaxquant.cli import fit_options
-
-    out_dir = Path(args.out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise user_error(f"{out_dir}: exists and is not a directory")
+            raise UserError(f"--coordinator {args.coordinator}: cannot start ({e})") from None
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise user_error(f"{out_dir}: cannot create ({e.strerror or e})") from None
+        raise UserError(f"{out_dir}: cannot create ({e.strerror or e})") from None
     if not os.access(out_dir, os.W_OK | os.X_OK):
-        raise user_error(f"{out_dir}: not writable")
+        raise UserError(f"{out_dir}: not writable")
 
-    try:
-        config, lr = _quantize._config(
-            args.k, loss=None, tol=0.0, lloyd_tol=0.0, **fit_options(args)
-        )
-    except (ValueError, TypeError) as e:
-        raise user_error(str(e)) from None
+    from tqdm import tqdm
+
+    from jaxquant.io import remove_stale_temps, save
 
     start = time.perf_counter()
-    jobs, errors = collect(args.inputs, out_dir, recursive=args.recursive)
+    jobs, errors, unvisited = collect(args.inputs, out_dir, recursive=args.recursive)
     index, count = jax.process_index(), jax.process_count()
     process = f"[{index}/{count}] " if count > 1 else ""
-    jobs = _batch.shard_files(jobs, process_index=index, process_count=count)
-    errors = errors if index == 0 else []  # report collection errors once
+    jobs = jaxquant.shard_files(jobs, process_index=index, process_count=count)
+    if index != 0:  # report collection problems once
+        errors, unvisited = [], []
     summary = Summary()
     bar = tqdm(
         total=len(jobs),
@@ -213,7 +237,6 @@ def run(args, user_error: type[Exception]) -> int:
         file=sys.stderr,
         dynamic_ncols=True,
     )
-
     lock = threading.Lock()  # the summary and the bar are shared with the writer threads
 
     def fail(path, reason: str, *, job: bool = True) -> None:
@@ -225,13 +248,15 @@ def run(args, user_error: type[Exception]) -> int:
 
     def write(job: Job, size: int, result) -> None:
         """Encode and write one output, then count it (runs on the thread pool)."""
+        dst = out_dir / job.rel
         try:
-            written = _write(result, out_dir / job.rel, truecolour=args.format == "rgb")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            written = save(result, dst, format=args.format)
         except OSError as e:
-            fail(job.src, f"cannot write {out_dir / job.rel} ({e.strerror or e})")
+            fail(job.src, f"cannot write {dst} ({e.strerror or e})")
             return
         except Exception as e:  # noqa: BLE001 - a thread's error must not vanish
-            fail(job.src, f"cannot write {out_dir / job.rel} ({type(e).__name__}: {e})")
+            fail(job.src, f"cannot write {dst} ({type(e).__name__}: {e})")
             return
         with lock:
             summary.add(size, written, float(result.psnr))
@@ -239,50 +264,47 @@ def run(args, user_error: type[Exception]) -> int:
 
     for path, reason in errors:
         fail(path, reason, job=False)
-
-    from jaxquant.io import remove_stale_temps
+    for path, subdirs in unvisited:
+        noun = "subdirectory" if subdirs == 1 else "subdirectories"
+        bar.write(
+            f"jaxquant: note: {path}: {subdirs} {noun} not entered (use --recursive)",
+            file=sys.stderr,
+        )
 
     remove_stale_temps(out_dir / job.rel for job in jobs)  # left by a killed run
     todo = []
     for job in jobs:
         dst = out_dir / job.rel
-        if dst.exists() and not args.overwrite:
-            if os.path.samefile(dst, job.src):
-                fail(job.src, "output is the input file; pass --overwrite to replace it")
-            else:
-                summary.skipped += 1
+        if dst.exists() and os.path.samefile(dst, job.src):
+            fail(job.src, "output is the input file; jaxquant never replaces an input")
+        elif dst.exists() and not args.force:
+            summary.skipped += 1
             bar.update(1)
         else:
             todo.append(job)
 
     base = jax.random.key(args.seed)
-    mesh = _batch._mesh(None)
-    chunk = args.batch_images * max(1, mesh.size)
+    chunk = args.batch_images * max(1, jax.local_device_count())
     workers = args.workers or min(8, os.cpu_count() or 1)
     interrupted = False
-    space = config.space
-    max_pixels = getattr(args, "max_pixels", None)
     with futures.ThreadPoolExecutor(workers) as pool:
         chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
-        loading = (
-            [pool.submit(_load, job, config.k, space, max_pixels) for job in chunks[0]]
-            if chunks
-            else []
-        )
+
+        def submit(jobs_c):
+            return [pool.submit(_load, job, args.space, args.max_pixels) for job in jobs_c]
+
+        loading = submit(chunks[0]) if chunks else []
         try:
             for c, jobs_c in enumerate(chunks):
                 loaded = [f.result() for f in loading]
                 if c + 1 < len(chunks):  # read the next chunk while this one computes
-                    loading = [
-                        pool.submit(_load, job, config.k, space, max_pixels)
-                        for job in chunks[c + 1]
-                    ]
-                ready, preps, sizes = [], [], []
+                    loading = submit(chunks[c + 1])
+                ready, images, sizes = [], [], []
                 for job, item in zip(jobs_c, loaded, strict=True):
                     if isinstance(item, str):
                         fail(job.src, item)
                         continue
-                    preps.append(item[0])
+                    images.append(item[0])
                     sizes.append(item[1])
                     ready.append(job)
                 if not ready:
@@ -290,10 +312,9 @@ def run(args, user_error: type[Exception]) -> int:
                 keys = jax.vmap(lambda d: jax.random.fold_in(base, d))(
                     jax.numpy.asarray([_key_data(j.rel) for j in ready], jax.numpy.uint32)
                 )
-                outs = _batch._run(keys, preps, lr, config, mesh=mesh, max_batch=chunk)
-                for job, prep, out, size in zip(ready, preps, outs, sizes, strict=True):
-                    result = _finish(prep, out, raise_on_error=False)
-                    if int(result.status) != Status.OK:
+                results = jaxquant.quantize_batch(keys, images, args.k, max_batch=chunk, **options)
+                for job, result, size in zip(ready, results, sizes, strict=True):
+                    if int(result.status) != jaxquant.Status.OK:
                         fail(job.src, "the fit diverged (non-finite palette); lower --lr")
                         continue
                     pool.submit(write, job, size, result)

@@ -1,0 +1,26 @@
+"""Names of the built-in choices, free of any JAX import.
+
+The command line builds its parser from these tuples, so ``jaxquant --help`` and argument
+errors answer without loading JAX. The modules that implement each choice take their
+names from here; ``tests/test_api.py`` checks that the two agree.
+"""
+
+from __future__ import annotations
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+"""Built-in SQ optimizers (:data:`jaxquant.solvers.OPTIMIZERS`)."""
+
+INITIALIZERS = ("kmeans++", "kmeans++-d1", "random")
+"""Built-in seedings (:data:`jaxquant.seeding.INITIALIZERS`)."""
+
+SPACES = ("rgb", "linear-rgb", "cielab", "oklab")
+"""Colour spaces a palette can be fitted in (:data:`jaxquant.colour.SPACES`)."""
+
+MODES = ("vector", "channel", "global")
+"""Quantization modes of :func:`jaxquant.quantize`."""
+
+LAYOUTS = ("loop", "matrix")
+"""Layouts of the nearest-colour search (:data:`jaxquant.kernels.LAYOUTS`)."""
+
+FORMATS = ("indexed", "rgb")
+"""Output encodings of :func:`jaxquant.io.save`: indexed (palette) PNG, truecolour PNG."""

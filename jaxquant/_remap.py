@@ -1,0 +1,260 @@
+"""``remap``: every pixel to its exactly nearest colour of a given palette; the result type.
+
+Traceable: the assignment of a colour set (:func:`assign_colour_set`) is one compiled
+program per (bucket, palette size, options), and :func:`remap` builds the image around
+it, with NumPy on the host for concrete input and with ``jax.numpy`` under a trace.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxquant import _checks, _ops, kernels
+from jaxquant.losses import Loss
+from jaxquant.problem import ColourSet
+from jaxquant.solvers import Status
+
+__all__ = ["QuantizeResult", "assign_colour_set", "remap"]
+
+
+class QuantizeResult(NamedTuple):
+    """A quantized image (a pytree: ``vmap`` batches it).
+
+    Attributes:
+      image: the quantized image, same shape and dtype as the input (uint8 for uint8 and
+        PIL input; float in ``[0, 1]`` for float input).
+      palette: ``(k, c)`` palette: uint8 (rounded, never truncated) for uint8 input, float
+        otherwise. Rows may repeat when the image has fewer than ``k`` distinct colours.
+      indices: ``(H, W)`` int32 index of every pixel's palette colour; every pixel gets
+        its exactly nearest (ties: lowest index) colour of the returned palette.
+      loss: the objective ``F(palette)`` over all pixels on the ``[0, 1]`` colour scale
+        (for ``space`` other than ``rgb``: in that space's normalized coordinates).
+      losses: the trace of the fit: minibatch losses of the SQ steps (for Lloyd, the full
+        loss before each step); empty for :func:`remap` and lossless results.
+      mse: mean over pixels and channels of the squared error on the 0..255 scale.
+      psnr: peak signal-to-noise ratio in dB, ``10·log10(255² / mse)`` (inf if lossless).
+      status: a :class:`~jaxquant.solvers.Status` code (0 = OK).
+    """
+
+    image: Any
+    palette: Any
+    indices: Any
+    loss: Any
+    losses: Any
+    mse: Any
+    psnr: Any
+    status: Any
+
+
+def _objective(loss: Loss | None, palette_s, coordinates, weights, sq_dist, scale):
+    """F(palette) over all rows; from the assignment's distances for power losses."""
+    w = weights.astype(jnp.float32)
+    total = jnp.maximum(jnp.sum(w), 1e-30)
+    rank = getattr(loss, "rank", None)
+    if loss is None or rank is not None:
+        d = sq_dist.astype(jnp.float32) / scale
+        per = d if loss is None or rank == 2.0 else _ops.safe_pow(d, rank / 2)
+        return jnp.sum(w * per) / total
+    x = coordinates()
+    chunk = _ops.chunk_rows(x.shape[0], kernels.CHUNK_SIZE)
+    parts = jax.lax.map(
+        lambda a: loss(palette_s, a[0], a[1]) * jnp.sum(a[1]),
+        (_ops.in_chunks(x, chunk), _ops.in_chunks(w, chunk)),  # padding rows: weight 0
+    )
+    return jnp.sum(parts) / total
+
+
+def assign_colour_set(
+    problem: ColourSet,
+    palette: jax.Array,
+    *,
+    loss: Loss | None = None,
+    layout: str | None = None,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Assign every row of a colour set to its exactly nearest palette colour (traceable).
+
+    The search runs in the set's space: uint8 colours and a uint8 palette in ``"rgb"``
+    in exact integers; otherwise on float coordinates, with the palette converted to
+    the space (so the labels are exact for the palette as given).
+
+    Args:
+      problem: the colour set.
+      palette: ``(k, c)`` colours of the set's type (uint8 for a uint8 set, floats in
+        ``[0, 1]`` otherwise), sRGB.
+      loss: the objective reported (default: the squared loss).
+      layout: the nearest-colour search (:data:`jaxquant.kernels.LAYOUTS`).
+
+    Returns:
+      ``(labels, mse, loss)``: ``(n,)`` int32 labels of every row (padding included),
+      the weighted MSE over channels on the 0..255 scale (in sRGB), and the objective in
+      the set's normalized coordinates.
+    """
+    colours = jnp.asarray(problem.colours)
+    w = jnp.asarray(problem.weights, jnp.float32)
+    total = jnp.maximum(jnp.sum(w), 1e-30)
+    c = problem.channels
+    if problem.space == "rgb":
+        if problem.integer:
+            labels, sq = kernels.assign(colours, palette, layout=layout)
+            scale = 255.0**2
+            palette_s = palette.astype(jnp.float32) / 255.0
+        else:
+            palette_s = palette.astype(jnp.float32)
+            labels, sq = kernels.assign(problem.coordinates(), palette_s, layout=layout)
+            scale = 1.0
+        value = _objective(loss, palette_s, problem.coordinates, w, sq, scale)
+        mse = jnp.sum(w * sq.astype(jnp.float32)) / total / c * (255.0**2 / scale)
+        return labels, mse, value
+    palette_s = problem.palette_coordinates(palette)
+    labels, sq_s = kernels.assign(problem.coordinates(), palette_s, layout=layout)
+    value = _objective(loss, palette_s, problem.coordinates, w, sq_s, 1.0)
+    # mse stays in sRGB, on the 0..255 scale, whatever the space of the fit.
+    if problem.integer:
+        err = colours.astype(jnp.int32) - palette[labels].astype(jnp.int32)
+        sq_rgb = jnp.sum(err * err, axis=1).astype(jnp.float32)
+    else:
+        err = (colours.astype(jnp.float32) - palette[labels].astype(jnp.float32)) * 255.0
+        sq_rgb = jnp.sum(err * err, axis=1)
+    return labels, jnp.sum(w * sq_rgb) / total / c, value
+
+
+_assign_jit = jax.jit(assign_colour_set, static_argnames=("loss", "layout"))
+
+
+def _palette_for(problem: ColourSet, palette) -> jax.Array:
+    """A palette converted to the set's colour type, with its shape checked."""
+    traced = _checks.is_traced(palette)
+    p = palette if traced else np.asarray(palette)
+    if p.ndim != 2 or p.shape[0] < 1 or p.shape[1] != problem.channels:
+        raise ValueError(
+            f"palette must have shape (k, {problem.channels}) for colours of "
+            f"{problem.channels} channel(s), got {p.shape}"
+        )
+    dtype = np.dtype(p.dtype)
+    if dtype != np.uint8 and not np.issubdtype(dtype, np.floating):
+        raise TypeError(f"palette must be uint8 or float (in [0, 1]), got dtype {dtype}")
+    if not traced and dtype != np.uint8:
+        if not (np.all(np.isfinite(p)) and p.min() >= 0 and p.max() <= 1):
+            raise ValueError("a float palette must be finite, with values in [0, 1]")
+    xp: Any = jnp if traced else np
+    if problem.integer and dtype != np.uint8:
+        p = xp.round(xp.clip(p.astype(xp.float32), 0.0, 1.0) * 255.0).astype(xp.uint8)
+    elif not problem.integer:
+        p = p.astype(xp.float32) / 255.0 if dtype == np.uint8 else p.astype(xp.float32)
+    return p
+
+
+def remap(
+    image,
+    palette,
+    *,
+    space: str | None = None,
+    loss: Loss | None = None,
+    layout: str | None = None,
+) -> QuantizeResult:
+    """Map every pixel of an image to its exactly nearest colour of ``palette``.
+
+    Traceable: works under ``jax.jit`` and ``jax.vmap`` (over a stack of images of one
+    shape, or of palettes). Eagerly, images are padded to a size bucket so that images
+    of similar sizes share one compiled program.
+
+    Args:
+      image: ``(H, W, C)`` or ``(H, W)`` array, uint8 or float in ``[0, 1]``, 1-4
+        channels; a PIL image; or a :class:`~jaxquant.problem.ColourSet` (then the
+        result has one row per row of the set, padding included: ``image`` ``(n, c)``,
+        ``indices`` ``(n,)``, and the MSE is weighted).
+      palette: ``(k, C)`` colours, uint8 or float in ``[0, 1]`` (sRGB); converted to the
+        image's type (a float palette is rounded to uint8 for a uint8 image).
+      space: the colour space in which "nearest" is measured (default ``"rgb"``, or a
+        colour set's own); :data:`jaxquant.colour.SPACES`.
+      loss: the objective reported as ``loss`` (default: the squared loss).
+      layout: the nearest-colour search (:data:`jaxquant.kernels.LAYOUTS`).
+
+    Returns:
+      A :class:`QuantizeResult` (``losses`` is empty; ``status`` is OK unless the palette
+      has non-finite values).
+
+    Examples:
+      >>> import numpy as np, jaxquant
+      >>> image = np.array([[[0, 0, 0], [250, 250, 250]]], np.uint8)
+      >>> r = jaxquant.remap(image, np.array([[255, 255, 255], [1, 2, 3]], np.uint8))
+      >>> r.indices.tolist(), r.image[0, 1].tolist(), round(float(r.mse), 2)
+      ([[1, 0]], [255, 255, 255], 14.83)
+    """
+    if isinstance(image, ColourSet):
+        if space is not None and space != image.space:
+            raise ValueError(
+                f"the colour set is in space {image.space!r}, not {space!r}; build it with "
+                f"space={space!r}"
+            )
+        problem, shape, squeeze, dtype = image, None, False, np.dtype(image.colours.dtype)
+    else:
+        traced = _checks.is_traced(image)
+        squeeze = not hasattr(image, "mode") and np.ndim(image) == 2
+        arr = image if traced else _checks.as_image_array(image)
+        problem = ColourSet.from_image(arr, space=space or "rgb")
+        shape = _checks.check_image_shape(tuple(arr.shape))
+        dtype = np.dtype(arr.dtype)
+    pal = _palette_for(problem, palette)
+    labels, mse, value = _assign_jit(problem, pal, loss=loss, layout=layout)
+    traced = _checks.is_traced(labels) or _checks.is_traced(pal)
+    xp: Any = jnp if traced else np
+    finite = xp.all(xp.isfinite(xp.asarray(pal).astype(xp.float32)))
+    status = xp.where(finite, Status.OK, Status.DIVERGED).astype(xp.int32)
+    return build_result(
+        labels, pal, mse, value, status, shape=shape, dtype=dtype, squeeze=squeeze, traced=traced
+    )
+
+
+def build_result(
+    labels,
+    palette,
+    mse,
+    loss,
+    status,
+    *,
+    shape: tuple[int, int, int] | None,
+    dtype: np.dtype,
+    squeeze: bool = False,
+    traced: bool = False,
+    inverse: np.ndarray | None = None,
+    losses=None,
+) -> QuantizeResult:
+    """A :class:`QuantizeResult` from a colour set's labels (host or traced).
+
+    ``shape`` is the image's ``(H, W, C)`` (``None``: one result row per set row);
+    ``inverse`` maps pixels to rows of a deduplicated set.
+    """
+    xp: Any = jnp if traced else np
+    labels = labels if traced else np.asarray(labels)
+    palette = palette if traced else np.asarray(palette)
+    if shape is None:
+        indices = labels
+    else:
+        h, w, _ = shape
+        indices = (labels[: h * w] if inverse is None else labels[inverse]).reshape(h, w)
+    out = palette[indices]
+    if dtype != np.uint8:
+        out, palette = out.astype(dtype), palette.astype(dtype)
+    if squeeze:
+        out = out[:, :, 0]
+    if traced:
+        psnr = jnp.where(mse > 0, 10.0 * jnp.log10(255.0**2 / jnp.maximum(mse, 1e-30)), jnp.inf)
+    else:
+        m = float(mse)
+        psnr = jnp.float32(math.inf if m <= 0 else 10.0 * math.log10(255.0**2 / m))
+    return QuantizeResult(
+        image=jnp.asarray(out),
+        palette=jnp.asarray(palette),
+        indices=jnp.asarray(indices.astype(xp.int32)),
+        loss=jnp.asarray(loss),
+        losses=jnp.zeros((0,), jnp.float32) if losses is None else jnp.asarray(losses),
+        mse=jnp.asarray(mse),
+        psnr=jnp.asarray(psnr, jnp.float32),
+        status=jnp.asarray(status),
+    )

@@ -1,0 +1,85 @@
+"""The ``jaxquant`` command line: ``compress``, ``compare`` and ``sweep``.
+
+Thin: parse (:mod:`jaxquant.cli._parser`, no JAX import, so ``--help`` answers at once),
+call the public library, write through :mod:`jaxquant.io`, report. One module per
+command: :mod:`~jaxquant.cli.compress` (one file), :mod:`~jaxquant.cli.batch` (many
+files), :mod:`~jaxquant.cli.compare`, :mod:`~jaxquant.cli.sweep`.
+
+Exit codes: 0 success; 1 batch mode finished but some files failed; 2 usage or input
+error (one line on stderr, no traceback); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+from jaxquant.cli._common import UserError, cache_dir, enable_compilation_cache
+from jaxquant.cli._parser import PROG, build_parser
+
+__all__ = ["main"]
+
+
+def _compress(args) -> int:
+    if args.sample and args.inputs:
+        raise UserError("give INPUT files or --sample, not both")
+    if not args.sample and not args.inputs:
+        raise UserError("give at least one INPUT file or directory, or --sample")
+    if args.k > 256 and args.format == "indexed":
+        raise UserError(
+            f"-k {args.k}: an indexed PNG holds at most 256 colours; use -k 256 or fewer, "
+            "or --format rgb to write the quantized image as a truecolour PNG"
+        )
+    single = args.sample or (
+        len(args.inputs) == 1 and not Path(args.inputs[0]).is_dir() and args.out_dir is None
+    )
+    if single:
+        from jaxquant.cli import compress
+
+        return compress.run(args)
+    if args.output is not None:
+        if len(args.inputs) == 1:
+            raise UserError(
+                f"{args.inputs[0]}: is a directory; give --out-dir to compress the images in it"
+            )
+        raise UserError("-o names one output file; for many inputs give --out-dir")
+    if args.out_dir is None:
+        raise UserError("many inputs (or a directory) need --out-dir")
+    from jaxquant.cli import batch
+
+    return batch.run(args)
+
+
+def _dispatch(args) -> int:
+    if args.command == "compress":
+        return _compress(args)
+    if args.command == "compare":
+        from jaxquant.cli import compare
+
+        return compare.run(args)
+    from jaxquant.cli import sweep
+
+    return sweep.run(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code.
+
+    0: success; 1: batch mode finished but some files failed; 2: usage or input error
+    (one line on stderr, no traceback); 130: interrupted.
+    """
+    args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():
+        # Pillow warns about recoverable damage (corrupt EXIF, oversized tags) and then
+        # decodes the image; the CLI reports one line per problem, never warning text.
+        warnings.filterwarnings("ignore", module="PIL")
+        try:
+            enable_compilation_cache(cache_dir(args.cache_dir))
+            return _dispatch(args)
+        except UserError as e:
+            print(f"{PROG}: error: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"{PROG}: interrupted", file=sys.stderr)
+            return 130

@@ -1,0 +1,337 @@
+"""The argument parser of ``jaxquant``, and the one table from flags to library options.
+
+Free of JAX imports: ``jaxquant --help``, ``--version`` and argument errors answer
+without loading JAX. Every integer flag has a range, checked by argparse before any work
+(the ranges are listed in ``docs/errors.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from typing import Any
+
+from jaxquant import __version__, _names
+from jaxquant._checks import MAX_K
+
+__all__ = ["FIT_FLAGS", "PROG", "build_parser", "fit_options"]
+
+PROG = "jaxquant"
+
+MAX_SEED = (1 << 32) - 1  # jax.random.key keeps 32 bits: larger seeds would collide
+
+
+def int_range(minimum: int, maximum: int):
+    """An argparse type: an integer in ``minimum..maximum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"must be in {minimum:,}..{maximum:,}, got {value:,}"
+                if abs(value) < 10**30
+                else f"must be in {minimum:,}..{maximum:,}, got a {len(text)}-digit number"
+            )
+        return value
+
+    parse.__name__ = "integer"  # argparse names the type in its messages
+    return parse
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0 (up to float32's range)."""
+    value = _number(text)
+    if not 0 < value <= 3.4e38:
+        raise argparse.ArgumentTypeError(f"must be a positive number up to 3.4e38, got {text}")
+    return value
+
+
+def rank(text: str) -> float:
+    """An argparse type: a finite number >= 1."""
+    value = _number(text)
+    if not value >= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 1, got {text}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Flag:
+    """One command-line flag that sets one fitting option of the library."""
+
+    flags: tuple[str, ...]
+    option: str  # the keyword of jaxquant.quantize / FitOptions.make (also argparse's dest)
+    type: Any
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+
+    def add(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            *self.flags,
+            dest=self.option,
+            type=self.type,
+            default=self.default,
+            choices=self.choices,
+            help=self.help,
+        )
+
+
+# The one table from flags to the library's fitting options (FitOptions.make): the
+# library validates and defaults them; the flags only parse.
+FIT_FLAGS: tuple[Flag, ...] = (
+    Flag(("--steps",), "num_steps", int_range(0, 10**9), None, "SQ steps (default: tuned)"),
+    Flag(
+        ("--batch-size",),
+        "batch_size",
+        int_range(1, 1 << 24),
+        None,
+        "pixels per SQ step (default: tuned)",
+    ),
+    Flag(
+        ("--optimizer",),
+        "optimizer",
+        str,
+        "adam",
+        "SQ optimizer (default adam)",
+        _names.OPTIMIZERS,
+    ),
+    Flag(
+        ("--lr",),
+        "learning_rate",
+        positive_float,
+        None,
+        "starting learning rate (default: tuned per optimizer and k)",
+    ),
+    Flag(
+        ("--rank",),
+        "rank",
+        rank,
+        2.0,
+        "exponent r of the objective E min|x - y|^r (default 2 = k-means)",
+    ),
+    Flag(
+        ("--init",),
+        "init",
+        str,
+        "kmeans++",
+        "palette seeding (default kmeans++)",
+        _names.INITIALIZERS,
+    ),
+    Flag(
+        ("--lloyd-steps",),
+        "num_lloyd_steps",
+        int_range(0, 10**6),
+        None,
+        "exact k-means steps after SQ (default: 1 for rank 2, else 0)",
+    ),
+    Flag(
+        ("--space",),
+        "space",
+        str,
+        "rgb",
+        "colour space of the fit (default rgb); cielab and oklab need mode vector",
+        _names.SPACES,
+    ),
+)
+
+
+def fit_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The library's fitting options that the parsed flags set."""
+    return {flag.option: getattr(args, flag.option) for flag in FIT_FLAGS}
+
+
+def _add_fit_flags(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("fitting (jaxquant.quantize options)")
+    for flag in FIT_FLAGS:
+        flag.add(group)  # type: ignore[arg-type]
+    group.add_argument(
+        "--mode",
+        choices=_names.MODES,
+        default="vector",
+        help="vector: k colours (default); channel: k levels per channel; "
+        "global: k levels shared by all channels",
+    )
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int_range(0, MAX_SEED), default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        help="persistent compilation cache ('' disables; default "
+        "$JAXQUANT_CACHE_DIR or ~/.cache/jaxquant/xla)",
+    )
+    p.add_argument(
+        "-f",
+        "--force",
+        "--overwrite",
+        dest="force",
+        action="store_true",
+        help="replace existing output files (refused by default; in batch mode they are "
+        "skipped, so an interrupted run resumes)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+
+
+def _k(p: argparse.ArgumentParser, help_text: str) -> None:
+    p.add_argument(
+        "-k", "--colors", dest="k", type=int_range(1, MAX_K), required=True, help=help_text
+    )
+
+
+def _single_input(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", nargs="?", help="input image file (any format Pillow reads)")
+    p.add_argument("--sample", action="store_true", help="use the built-in sample photograph")
+    p.add_argument(
+        "--max-pixels",
+        type=int_range(1, 1 << 40),
+        default=None,
+        help="refuse images with more pixels than this (default 178956970)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command (no JAX import)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Colour quantization and image compression by Stochastic Quantization.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    c = sub.add_parser(
+        "compress",
+        help="quantize images to k colours and write indexed PNGs",
+        description="Quantize an image to K colours and write it as an indexed PNG; "
+        "or many images (files or directories) into --out-dir.",
+    )
+    c.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="image files (any format Pillow reads) or directories of images",
+    )
+    c.add_argument(
+        "--sample", action="store_true", help="use the built-in sample photograph as input"
+    )
+    _k(c, "number of palette colours (1-256 for indexed PNG output)")
+    c.add_argument("-o", "--output", help="output .png path (one input file)")
+    c.add_argument(
+        "--format",
+        choices=_names.FORMATS,
+        default="indexed",
+        help="indexed: palette PNG, up to 256 colours (default); rgb: the quantized image "
+        "as a truecolour PNG (any -k, larger files)",
+    )
+    c.add_argument(
+        "--out-dir",
+        help="output directory for many inputs: mirrors each input directory's tree, "
+        "one .png per image",
+    )
+    c.add_argument(
+        "-r", "--recursive", action="store_true", help="descend into subdirectories of inputs"
+    )
+    c.add_argument(
+        "--batch-images",
+        type=int_range(1, 4096),
+        default=8,
+        help="most images per compiled call in batch mode (default 8)",
+    )
+    c.add_argument(
+        "--workers",
+        type=int_range(1, 256),
+        default=None,
+        help="threads reading and writing files in batch mode (default: CPU count, max 8)",
+    )
+    c.add_argument("--no-progress", action="store_true", help="no progress bar in batch mode")
+    c.add_argument(
+        "--max-pixels",
+        type=int_range(1, 1 << 40),
+        default=None,
+        help="refuse images with more pixels than this, checked from the file header "
+        "(default 178956970, Pillow's decompression-bomb limit)",
+    )
+    dist = c.add_argument_group(
+        "several processes (jax.distributed): each takes its own share of the files"
+    )
+    dist.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0")
+    dist.add_argument("--num-processes", type=int_range(1, 1 << 16), help="processes in the job")
+    dist.add_argument("--process-id", type=int_range(0, (1 << 16) - 1), help="this process's index")
+    _add_fit_flags(c)
+    _add_run_flags(c)
+    c.add_argument(
+        "--animate-steps",
+        metavar="GIF",
+        help="also write the palette converging over the SQ steps as an animated GIF "
+        "(one input, mode vector)",
+    )
+    c.add_argument(
+        "--animate-frames",
+        type=int_range(1, 10_000),
+        default=20,
+        help="frames of --animate-steps after the seeding one (default 20)",
+    )
+
+    cmp = sub.add_parser(
+        "compare",
+        help="original | quantized | palette side by side, as an image",
+        description="Quantize an image to K colours and draw original | quantized | "
+        "palette swatch, captioned with K, MSE, PSNR and the indexed PNG's size.",
+    )
+    _single_input(cmp)
+    _k(cmp, "number of palette colours (levels per channel for --mode channel)")
+    cmp.add_argument(
+        "-o", "--output", required=True, help="output image (.png, .gif, .jpg, .webp, ...)"
+    )
+    cmp.add_argument(
+        "--histogram",
+        metavar="PATH",
+        help="also write intensity histograms before/after (pooled over channels for "
+        "--mode global) as an image",
+    )
+    _add_fit_flags(cmp)
+    _add_run_flags(cmp)
+
+    s = sub.add_parser(
+        "sweep",
+        help="an animation across K, and a chart of errors and size vs K",
+        description="Quantize an image for each K and write an animated GIF with one "
+        "frame per K (and, with --plot, MSE/PSNR and file size against K).",
+    )
+    _single_input(s)
+    s.add_argument(
+        "--ks",
+        type=int_range(1, 256),
+        nargs="+",
+        default=[2, 4, 8, 16, 32, 64],
+        metavar="K",
+        help="palette sizes, 1-256 (default 2 4 8 16 32 64)",
+    )
+    s.add_argument("-o", "--output", required=True, help="output .gif")
+    s.add_argument(
+        "--plot", metavar="PATH", help="chart of MSE/PSNR and size vs K (needs matplotlib)"
+    )
+    s.add_argument(
+        "--duration",
+        type=int_range(1, 60_000),
+        default=700,
+        help="milliseconds per frame (default 700)",
+    )
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_fit_flags(s)
+    _add_run_flags(s)
+    return parser

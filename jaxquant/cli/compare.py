@@ -1,0 +1,70 @@
+"""``jaxquant compare INPUT -k K -o compare.png``: original | quantized | palette swatch.
+
+Captioned with K, MSE, PSNR and the indexed PNG's size; ``--histogram hist.png`` adds
+intensity histograms before and after.
+"""
+
+from __future__ import annotations
+
+from jaxquant.cli._common import UserError, image_suffixes, input_path, load_input, output
+from jaxquant.cli._parser import fit_options
+
+__all__ = ["quantize_for_report", "run"]
+
+
+def quantize_for_report(args, path, image, k: int):
+    """``jaxquant.quantize`` with the command's options; errors as :class:`UserError`."""
+    import jax
+
+    import jaxquant
+
+    try:
+        return jaxquant.quantize(
+            jax.random.key(args.seed), image, k, mode=args.mode, **fit_options(args)
+        )
+    except (ValueError, TypeError, FloatingPointError) as e:
+        raise UserError(f"{path}: {e}") from None
+
+
+def run(args) -> int:
+    """Run ``compare`` (``args`` from :func:`jaxquant.cli._parser.build_parser`)."""
+    path = input_path(args)
+    if args.mode == "vector" and args.k > 256:
+        raise UserError(f"-k {args.k}: an indexed PNG holds at most 256 colours; use 256 or fewer")
+    suffixes = image_suffixes()
+    out = output(args.output, inputs=[path], force=args.force, suffixes=suffixes)
+    hist = None
+    if args.histogram:
+        hist = output(args.histogram, inputs=[path, out], force=args.force, suffixes=suffixes)
+        if hist.resolve() == out.resolve():
+            raise UserError(f"{hist}: --histogram names the -o file; give another name")
+
+    from jaxquant import io, report
+
+    image = load_input(path, max_pixels=args.max_pixels)
+    result = quantize_for_report(args, path, image, args.k)
+    num_bytes = len(io.encode(result))
+    caption = report.default_caption(args.k, float(result.mse), num_bytes=num_bytes)
+    im = report.compare_image(
+        image,
+        result.image,
+        result.palette,
+        caption=f"{caption}\nspace {args.space}, mode {args.mode}",
+        levels=args.mode == "channel",
+    )
+    try:
+        size = io.save_image(im, out)
+        if hist is not None:
+            pooled = args.mode == "global"
+            io.save_image(report.histogram_image(image, result.image, pooled=pooled), hist)
+    except OSError as e:
+        raise UserError(f"{e.filename or out}: cannot write ({e.strerror or e})") from None
+    if not args.quiet:
+        print(f"{path} -> {out}  ({im.width}x{im.height}, {size:,} bytes)")
+        print(
+            f"  K {args.k}, space {args.space}, mode {args.mode}: mse {float(result.mse):.3f}, "
+            f"psnr {float(result.psnr):.2f} dB, indexed PNG {num_bytes:,} bytes"
+        )
+        if hist is not None:
+            print(f"  histograms -> {hist}")
+    return 0
