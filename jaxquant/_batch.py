@@ -40,14 +40,16 @@ def group_size(n: int, num_devices: int) -> int:
     return -(-size // num_devices) * num_devices
 
 
-@functools.partial(jax.jit, static_argnames=("k", "init", "seed_sample_size"))
-def _fit_many(keys, problems, solver, *, k, init, seed_sample_size):
+@functools.partial(jax.jit, static_argnames=("impl", "k", "init", "seed_sample_size"))
+def _fit_many(key_data, problems, solver, *, impl, k, init, seed_sample_size):
+    # Keys travel as their uint32 data: indexing and sharding them on the host is NumPy,
+    # where a typed key array would compile an eager gather per group shape.
     def fit(key, problem):
         return fit_palette(
             key, problem, k, solver=solver, init=init, seed_sample_size=seed_sample_size
         )
 
-    return jax.vmap(fit)(keys, problems)
+    return jax.vmap(fit)(jax.random.wrap_key_data(key_data, impl=impl), problems)
 
 
 @functools.partial(jax.jit, static_argnames=("loss", "layout"))
@@ -150,7 +152,9 @@ def quantize_batch(
         results = _run(keys, preps, k, opts, mesh=_mesh(devices), max_batch=max_batch)
     if not stacked:
         return results
-    return QuantizeResult(*(jnp.stack(field) for field in zip(*results, strict=True)))
+    # Stacked with NumPy on the host: an eager jnp.stack compiles a program per shape.
+    fields = zip(*results, strict=True)
+    return QuantizeResult(*(jnp.asarray(np.stack([np.asarray(x) for x in f])) for f in fields))
 
 
 def _mesh(devices: Sequence[jax.Device] | None) -> Mesh:
@@ -180,6 +184,7 @@ def _run(
         signature = (treedef, tuple((x.shape, np.dtype(x.dtype).str) for x in leaves))
         groups.setdefault(signature, []).append(i)
     sharding = NamedSharding(mesh, PartitionSpec("images"))
+    key_data, impl = np.asarray(jax.random.key_data(keys)), jax.random.key_impl(keys)
     loss = getattr(opts.solver, "objective", None)
     layout = getattr(opts.solver, "layout", None)
     pending = []
@@ -191,12 +196,13 @@ def _run(
             problems = jax.tree_util.tree_map(
                 lambda *xs: np.stack(xs), *(preps[i].problem for i in order)
             )
-            group_keys = keys[np.array(order)]
+            group_keys = key_data[np.array(order)]
             problems, group_keys = jax.device_put((problems, group_keys), sharding)
             fits = _fit_many(
                 group_keys,
                 problems,
                 opts.solver,
+                impl=impl,
                 k=k,
                 init=opts.init,
                 seed_sample_size=opts.seed_sample_size,

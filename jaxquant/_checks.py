@@ -44,11 +44,12 @@ def check_count(name: str, value, *, minimum: int, maximum: int | None = None) -
     """An integer option such as ``num_steps``, in ``minimum..maximum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
     if value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {value}")
     if maximum is not None and value > maximum:
         raise ValueError(f"{name} must be at most {maximum:,}, got {value:,}")
-    return int(value)
+    return value
 
 
 def is_number(value) -> bool:
@@ -125,11 +126,9 @@ def as_image_array(image) -> np.ndarray:
     PIL images are converted to RGB (or kept as L for grayscale). Arrays of shape (H, W)
     are treated as single-channel.
     """
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - pillow is a runtime dependency
-        Image = None
-    if Image is not None and isinstance(image, Image.Image):
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
         mode = "L" if image.mode in ("1", "L", "I;16", "I", "F") else "RGB"
         image = np.asarray(image.convert(mode))
     arr = np.asarray(image)

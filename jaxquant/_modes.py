@@ -93,31 +93,33 @@ def combine(
     h, w, c = original.shape
     if mode == "channel":
         out = np.stack([np.asarray(p.image) for p in parts], axis=-1)
-        palette = jnp.concatenate([p.palette for p in parts], axis=1)
+        # NumPy on the host: eager jax.numpy ops would compile a program per shape.
+        palette = np.concatenate([np.asarray(p.palette) for p in parts], axis=1)
         indices = np.stack([np.asarray(p.indices) for p in parts], axis=-1)
-        loss = jnp.sum(jnp.stack([p.loss for p in parts]))
-        losses = jnp.sum(jnp.stack([p.losses for p in parts]), axis=0)
-        status = jnp.max(jnp.stack([p.status for p in parts]))
+        loss = np.sum([np.asarray(p.loss) for p in parts], axis=0)
+        losses = np.sum([np.asarray(p.losses) for p in parts], axis=0)
+        status = np.max([np.asarray(p.status) for p in parts])
     else:
         (part,) = parts
         out = np.asarray(part.image).reshape(h, w, c)
-        palette = part.palette
+        palette = np.asarray(part.palette)
         indices = np.asarray(part.indices).reshape(h, w, c)
         # The 1-D fit averages over intensities; per pixel that is C times as much.
-        loss, losses, status = part.loss * c, part.losses * c, part.status
+        loss, losses = np.asarray(part.loss) * c, np.asarray(part.losses) * c
+        status = np.asarray(part.status)
     mse = _mse(original, out)
     psnr = math.inf if mse <= 0 else 10.0 * math.log10(255.0**2 / mse)
     if squeeze:
         out, indices = out[:, :, 0], indices[:, :, 0]
     return QuantizeResult(
         image=jnp.asarray(out),
-        palette=palette,
+        palette=jnp.asarray(palette),
         indices=jnp.asarray(indices.astype(np.int32)),
-        loss=loss,
-        losses=losses,
-        mse=jnp.float32(mse),
-        psnr=jnp.float32(psnr),
-        status=status,
+        loss=jnp.asarray(np.float32(loss)),
+        losses=jnp.asarray(losses.astype(np.float32)),
+        mse=jnp.asarray(np.float32(mse)),
+        psnr=jnp.asarray(np.float32(psnr)),
+        status=jnp.asarray(np.int32(status)),
     )
 
 

@@ -55,11 +55,12 @@ def _objective(loss: Loss | None, palette_s, coordinates, weights, sq_dist, scal
     """F(palette) over all rows; from the assignment's distances for power losses."""
     w = weights.astype(jnp.float32)
     total = jnp.maximum(jnp.sum(w), 1e-30)
-    rank = getattr(loss, "rank", None)
-    if loss is None or rank is not None:
+    rank = 2.0 if loss is None else getattr(loss, "rank", None)
+    if rank is not None:
         d = sq_dist.astype(jnp.float32) / scale
-        per = d if loss is None or rank == 2.0 else _ops.safe_pow(d, rank / 2)
+        per = d if rank == 2.0 else _ops.safe_pow(d, rank / 2)
         return jnp.sum(w * per) / total
+    assert loss is not None  # a loss without a rank attribute  # noqa: S101
     x = coordinates()
     chunk = _ops.chunk_rows(x.shape[0], kernels.CHUNK_SIZE)
     parts = jax.lax.map(
@@ -126,7 +127,7 @@ def assign_colour_set(
 _assign_jit = jax.jit(assign_colour_set, static_argnames=("loss", "layout"))
 
 
-def _palette_for(problem: ColourSet, palette) -> jax.Array:
+def _palette_for(problem: ColourSet, palette) -> Any:
     """A palette converted to the set's colour type, with its shape checked."""
     traced = _checks.is_traced(palette)
     p = palette if traced else np.asarray(palette)
@@ -247,13 +248,13 @@ def build_result(
         psnr = jnp.where(mse > 0, 10.0 * jnp.log10(255.0**2 / jnp.maximum(mse, 1e-30)), jnp.inf)
     else:
         m = float(mse)
-        psnr = jnp.float32(math.inf if m <= 0 else 10.0 * math.log10(255.0**2 / m))
+        psnr = np.float32(math.inf if m <= 0 else 10.0 * math.log10(255.0**2 / m))
     return QuantizeResult(
         image=jnp.asarray(out),
         palette=jnp.asarray(palette),
         indices=jnp.asarray(indices.astype(xp.int32)),
         loss=jnp.asarray(loss),
-        losses=jnp.zeros((0,), jnp.float32) if losses is None else jnp.asarray(losses),
+        losses=jnp.asarray(np.zeros((0,), np.float32) if losses is None else losses),
         mse=jnp.asarray(mse),
         psnr=jnp.asarray(psnr, jnp.float32),
         status=jnp.asarray(status),

@@ -103,7 +103,7 @@ def _srgb_to_xyz_matrix() -> np.ndarray:
     return p * scale[None, :]
 
 
-def _rows(m) -> tuple[tuple[float, float, float], ...]:
+def _rows(m) -> tuple[tuple[float, ...], ...]:
     return tuple(tuple(float(v) for v in row) for row in np.asarray(m))
 
 

@@ -182,8 +182,7 @@ def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> np.
                     f"{path}: has {frames} frames ({im.format} animation or pages); "
                     "jaxquant quantizes single images: extract one frame first"
                 )
-            im = ImageOps.exif_transpose(im)
-            return _to_array(im)
+            return _to_array(ImageOps.exif_transpose(im))
     except ImageReadError:
         raise
     except FileNotFoundError:
@@ -451,7 +450,7 @@ def save(
     Examples:
       >>> import jax, numpy as np, jaxquant, tempfile, os
       >>> image = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
-      >>> r = jaxquant.quantize(jax.random.key(0), image, 4)
+      >>> r = jaxquant.remap(image, np.array([[0, 0, 0], [128, 128, 128], [255, 255, 255]], np.uint8))
       >>> path = os.path.join(tempfile.mkdtemp(), "out.png")
       >>> jaxquant.save(r, path) > 0
       True

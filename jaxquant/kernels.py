@@ -16,6 +16,8 @@ which one it runs.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
@@ -72,6 +74,7 @@ def _fold_palette(pixels_t: jax.Array, palette: jax.Array, layout: str, pack=Non
         m = jnp.min(d, axis=0)
         return m, jnp.min(jnp.where(d <= m[None, :], iota, k), axis=0)
 
+    init: Any
     if pack is not None:
 
         def combine(best, i, d):
@@ -189,7 +192,8 @@ def assign(
     else:
         dtype = jnp.promote_types(pixels.dtype, palette.dtype)
         if jnp.issubdtype(dtype, jnp.integer):
-            dtype = jnp.int64 if jax.config.jax_enable_x64 else jnp.float32
+            x64 = jax.dtypes.canonicalize_dtype(jnp.int64) == jnp.int64
+            dtype = jnp.int64 if x64 else jnp.float32
     y = palette.astype(dtype)
     chunk = _ops.chunk_rows(n, chunk_size)
     low = (1 << index_bits) - 1

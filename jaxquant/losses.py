@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Protocol
+from typing import Protocol, cast
 
 import jax
 import jax.numpy as jnp
@@ -66,7 +66,7 @@ def squared_distances(pixels: jax.Array, palette: jax.Array) -> jax.Array:
     # colours. The direct form, summed channel by channel, is as fast and exact; a sum
     # over a minor axis of size 3 is ~5x slower on XLA:CPU.
     c = pixels.shape[-1]
-    return sum((pixels[:, None, j] - palette[None, :, j]) ** 2 for j in range(c))
+    return cast(jax.Array, sum((pixels[:, None, j] - palette[None, :, j]) ** 2 for j in range(c)))
 
 
 def nearest(pixels: jax.Array, palette: jax.Array) -> tuple[jax.Array, jax.Array]:

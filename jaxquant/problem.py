@@ -252,6 +252,7 @@ class ColourSet:
           A :class:`ColourSet` (NumPy arrays for concrete input, traced ones otherwise).
         """
         traced = _checks.is_traced(image) or _checks.is_traced(weights)
+        arr: Any
         if traced:
             arr = jnp.asarray(image)
             h, w, c = _checks.check_image_shape(arr.shape)

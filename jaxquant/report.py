@@ -138,7 +138,7 @@ def _caption_size(text: str, font) -> tuple[int, int]:
 
     draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     left, top, right, bottom = draw.multiline_textbbox((0, 0), text, font=font)
-    return right - left, bottom - top
+    return math.ceil(right - left), math.ceil(bottom - top)
 
 
 def _with_caption(panel: Image.Image, text: str, *, font_size: int) -> Image.Image:
@@ -548,7 +548,7 @@ def histogram_image(
             root = np.sqrt(counts)
             bars = np.ceil(root / max(float(root.max()), 1.0) * height).astype(int)
             for v in np.flatnonzero(bars):
-                draw.line([(x0 + v, y1), (x0 + v, y1 - bars[v])], fill=colours[r])
+                draw.line([(x0 + int(v), y1), (x0 + int(v), y1 - int(bars[v]))], fill=colours[r])
     return out
 
 
@@ -643,32 +643,30 @@ def plot_errors(
       27512
     """
     figure = _matplotlib("plot_errors")
-    ks = np.asarray(ks, np.float64)
-    mse = np.asarray(mse, np.float64)
-    psnr = np.asarray(psnr, np.float64)
-    n = len(ks)
-    if n == 0 or mse.shape != (n,) or psnr.shape != (n,):
+    xs, mses, psnrs = (np.asarray(v, np.float64) for v in (ks, mse, psnr))
+    n = len(xs)
+    if n == 0 or mses.shape != (n,) or psnrs.shape != (n,):
         raise ValueError(
             f"ks, mse and psnr must be non-empty and of one length, got {n}, "
-            f"{mse.shape}, {psnr.shape}"
+            f"{mses.shape}, {psnrs.shape}"
         )
     if sizes is not None and len(sizes) != n:
         raise ValueError(f"sizes has {len(sizes)} values for {n} values of K")
     fig = figure(figsize=(9 if sizes is not None else 5, 3.5), layout="constrained")
     axes = fig.subplots(1, 2 if sizes is not None else 1, squeeze=False)[0]
     ax = axes[0]
-    positive = mse > 0  # log scale: lossless points are left out
-    ax.plot(ks[positive], mse[positive], "o-", color="tab:red", label="MSE")
+    positive = mses > 0  # log scale: lossless points are left out
+    ax.plot(xs[positive], mses[positive], "o-", color="tab:red", label="MSE")
     ax.set_yscale("log")
-    _k_axis(ax, ks)
+    _k_axis(ax, xs)
     ax.set_ylabel("MSE (0..255 scale)", color="tab:red")
     twin = ax.twinx()
-    finite = np.isfinite(psnr)
-    twin.plot(ks[finite], psnr[finite], "s--", color="tab:blue", label="PSNR")
+    finite = np.isfinite(psnrs)
+    twin.plot(xs[finite], psnrs[finite], "s--", color="tab:blue", label="PSNR")
     twin.set_ylabel("PSNR (dB)", color="tab:blue")
     if sizes is not None:
-        axes[1].plot(ks, np.asarray(sizes, np.float64) / 1024, "o-", color="tab:green")
-        _k_axis(axes[1], ks)
+        axes[1].plot(xs, np.asarray(sizes, np.float64) / 1024, "o-", color="tab:green")
+        _k_axis(axes[1], xs)
         axes[1].set_ylabel("file size (KiB)")
         axes[1].set_ylim(bottom=0)
     if title:
@@ -739,7 +737,8 @@ def palette_steps(key, image, k: int, *, num_frames: int = 20, **options) -> lis
     solver = opts.solver
     if not isinstance(solver, SQ):
         raise ValueError("palette_steps animates SQ steps: the solver must be jaxquant.SQ")
-    if solver.num_steps < 1:
+    num_steps = solver.sizes[0]
+    if num_steps < 1:
         raise ValueError("an animation of the SQ steps needs num_steps >= 1")
     squeeze = not hasattr(image, "mode") and np.ndim(image) == 2
     arr = _checks.as_image_array(image)
@@ -749,8 +748,8 @@ def palette_steps(key, image, k: int, *, num_frames: int = 20, **options) -> lis
     if fit.palettes is None:  # lossless: no step ran
         steps, palettes = [0], [fit.palette]
     else:
-        count = min(num_frames, solver.num_steps) + 1
-        steps = [int(s) for s in np.unique(np.round(np.linspace(0, solver.num_steps, count)))]
+        count = min(num_frames, num_steps) + 1
+        steps = [int(s) for s in np.unique(np.round(np.linspace(0, num_steps, count)))]
         history = fit.palettes[np.array(steps[:-1])]
         palettes = list(jax.vmap(prep.problem.colours_from)(history)) + [fit.palette]
     frames = []

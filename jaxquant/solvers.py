@@ -360,8 +360,15 @@ class SQ:
         s = self.resolve(k)
         if isinstance(s.optimizer, str):
             lr = jnp.asarray(s.learning_rate, jnp.float32)
-            return make_optimizer(s.optimizer, lr, s.num_steps)
+            return make_optimizer(s.optimizer, lr, s.sizes[0])
         return s.optimizer
+
+    @property
+    def sizes(self) -> tuple[int, int]:
+        """``(num_steps, batch_size)`` of a resolved solver."""
+        if self.num_steps is None or self.batch_size is None:
+            raise ValueError("resolve(k) the solver first: num_steps and batch_size are unset")
+        return self.num_steps, self.batch_size
 
     def init(self, problem: ColourSet, palette: jax.Array) -> SQState:
         """A fresh :class:`SQState` at ``palette`` (coordinates)."""
@@ -405,15 +412,16 @@ class SQ:
     def step(self, state: SQState, key: jax.Array, problem: ColourSet) -> tuple[SQState, Any]:
         """One SQ step on a fresh minibatch drawn with ``key``: ``(state, minibatch loss)``."""
         s = self.resolve(state.palette.shape[0])
-        rows = draw_rows(key, problem.sampling_cdf(), (s.batch_size,))
+        rows = draw_rows(key, problem.sampling_cdf(), (s.sizes[1],))
         return self._update(state, problem.coordinates(rows))
 
     def __call__(self, key: jax.Array, problem: ColourSet, palette: jax.Array) -> FitResult:
         """Run the SQ steps and the Lloyd polish from ``palette`` (coordinates)."""
         s = self.resolve(palette.shape[0])
+        num_steps, batch_size = s.sizes
         state = s.init(problem, palette)
         record = s.record
-        if s.num_steps == 0:
+        if num_steps == 0:
             losses = jnp.zeros((0,), jnp.float32)
             history = state.palette[None] if record else None
         else:
@@ -436,19 +444,19 @@ class SQ:
                 return jax.lax.cond(state.done, skip, step, state, rows)
 
             body = maybe_step if tol > 0 else step
-            block = _block_length(s.num_steps, s.batch_size)
+            block = _block_length(num_steps, batch_size)
             cdf = problem.sampling_cdf()
 
             def run_block(state, block_key):
-                return jax.lax.scan(body, state, draw_rows(block_key, cdf, (block, s.batch_size)))
+                return jax.lax.scan(body, state, draw_rows(block_key, cdf, (block, batch_size)))
 
             first = state.palette
-            keys = jax.random.split(key, s.num_steps // block)
+            keys = jax.random.split(key, num_steps // block)
             state, (losses, palettes) = jax.lax.scan(run_block, state, keys)
-            losses = losses.reshape(s.num_steps)
+            losses = losses.reshape(num_steps)
             history = None
             if record:
-                steps = palettes.reshape((s.num_steps,) + first.shape)
+                steps = palettes.reshape((num_steps,) + first.shape)
                 history = jnp.concatenate([first[None], steps])
         result = s._polish(problem, state.palette)
         status = jnp.where(jnp.all(jnp.isfinite(result)), Status.OK, Status.DIVERGED)

@@ -12,6 +12,19 @@ from hypothesis import HealthCheck, settings
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 
+# One persistent compilation cache for the test runs: the pytest-xdist workers share the
+# programs they compile (a program compiled by one is loaded by the other), and the slow
+# run reuses the fast run's. Compiling is most of the suite's time. Keyed by JAX on the
+# whole program, its flags and the versions, so it is never stale; set the variable to
+# "" to compile everything afresh.
+_XLA_CACHE = os.environ.setdefault(
+    "JAXQUANT_TEST_XLA_CACHE", os.path.join(os.path.dirname(__file__), "..", ".jax-test-cache")
+)
+if _XLA_CACHE:
+    jax.config.update("jax_compilation_cache_dir", os.path.abspath(_XLA_CACHE))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
 # deadline=None: the first example of a shape compiles, which takes seconds.
 settings.register_profile(
     "default",

@@ -162,6 +162,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_split_the_files(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
@@ -204,6 +205,7 @@ def test_two_processes_split_the_files(tmp_path):
     assert _pngs(out) == [f"img{i}.png" for i in range(5)]  # ... and none lost
 
 
+@pytest.mark.slow
 def test_persistent_cache_second_run_compiles_nothing(tmp_path):
     for i in range(2):
         _image(tmp_path / f"img{i}.png", i, size=(30, 20))

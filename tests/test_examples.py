@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import pathlib
 
+import pytest
+
 EXAMPLES = pathlib.Path(__file__).parent.parent / "examples"
 
 
@@ -15,6 +17,7 @@ def _load(name):
     return module
 
 
+@pytest.mark.slow
 def test_custom_optimizer_example(capsys):
     _load("custom_optimizer").main(k=8)
     out = capsys.readouterr().out

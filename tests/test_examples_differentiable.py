@@ -120,6 +120,7 @@ def test_ssim_and_edge_weights():
     np.testing.assert_allclose(flat, 1.0, rtol=1e-5)  # no edges: uniform weights
 
 
+@pytest.mark.slow
 def test_learn_palette_example_improves_its_loss(tmp_path, capsys):
     results = learn_palette.main([str(tmp_path), "--width", WIDTH, "-k", K, "--steps", "60"])
     before, after = results["before"], results["after"]
@@ -141,6 +142,7 @@ def test_bayer_pattern_is_balanced_and_tiles():
     assert np.mean(train_tiny_model.BAYER4) == pytest.approx(0.0)
 
 
+@pytest.mark.slow
 def test_train_tiny_model_example_learns_a_dither(tmp_path):
     results = train_tiny_model.main(
         ["--width", WIDTH, "-k", K, "--steps", "150", "--out", str(tmp_path)]

@@ -21,6 +21,7 @@ def _load(name):
     return module
 
 
+@pytest.mark.slow
 def test_k_sweep_gif(tmp_path):
     path = _load("k_sweep_gif").main(tmp_path, ks=(2, 4), size=SIZE, **FAST)
     with Image.open(path) as im:
@@ -29,6 +30,7 @@ def test_k_sweep_gif(tmp_path):
         assert im.width >= 2 * SIZE[0] + 64
 
 
+@pytest.mark.slow
 def test_error_vs_k(tmp_path):
     pytest.importorskip("matplotlib")
     paths = _load("error_vs_k").main(tmp_path, ks=(4,), size=SIZE, **FAST)
@@ -39,6 +41,7 @@ def test_error_vs_k(tmp_path):
             assert im.width > 300
 
 
+@pytest.mark.slow
 def test_global_vs_channel(tmp_path):
     paths = _load("global_vs_channel").main(tmp_path, k=4, size=SIZE, **FAST)
     assert [p.name for p in paths] == [
@@ -51,6 +54,7 @@ def test_global_vs_channel(tmp_path):
         assert per_channel.height > pooled.height  # three rows of histograms, not one
 
 
+@pytest.mark.slow
 def test_lab_vs_rgb(tmp_path):
     path = _load("lab_vs_rgb").main(tmp_path, k=4, size=SIZE, **FAST)
     with Image.open(path) as im:

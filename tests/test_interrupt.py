@@ -83,6 +83,7 @@ def _rerun_completes(src, out):
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_ctrl_c_mid_batch_summarises_and_resumes(folder, tmp_path):
     out = tmp_path / "out"
     code, stdout, stderr = _start_and_signal(folder, out, signal.SIGINT)

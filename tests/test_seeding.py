@@ -55,9 +55,10 @@ def test_kmeans_plusplus_separates_clusters():
 
 def test_same_key_same_palette_and_keys_differ():
     pixels = jnp.asarray(np.random.default_rng(5).random((500, 3)), jnp.float32)
-    a = seeding.kmeans_plusplus(jax.random.key(0), pixels, 6)
-    b = seeding.kmeans_plusplus(jax.random.key(0), pixels, 6)
-    c = seeding.kmeans_plusplus(jax.random.key(1), pixels, 6)
+    seed = jax.jit(seeding.kmeans_plusplus, static_argnums=2)  # eager: test_jit_matches_eager
+    a = seed(jax.random.key(0), pixels, 6)
+    b = seed(jax.random.key(0), pixels, 6)
+    c = seed(jax.random.key(1), pixels, 6)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
 

@@ -41,18 +41,21 @@ def test_assign_float_exact(c):
     np.testing.assert_allclose(d, ref_d, rtol=1e-5, atol=1e-7)
 
 
+_LLOYD_STEP = jax.jit(jaxquant.lloyd_step)  # one program per shape, not one per operation
+
+
 @given(
     seed=st.integers(0, 2**31 - 1),
-    shape=st.sampled_from([(64, 3), (256, 3), (128, 1)]),
-    k=st.sampled_from([2, 5, 9]),
+    shape=st.sampled_from([(256, 3), (128, 1)]),
+    k=st.sampled_from([2, 9]),
 )
 def test_lloyd_step_never_increases_loss(seed, shape, k):
     rng = np.random.default_rng(seed)
     colours = jnp.asarray(rng.random(shape), jnp.float32)
     weights = jnp.asarray(rng.integers(0, 5, shape[0]), jnp.float32)
     palette = jnp.asarray(rng.random((k, shape[1])), jnp.float32)
-    new, before, _ = jaxquant.lloyd_step(palette, colours, weights)
-    _, after, _ = jaxquant.lloyd_step(new, colours, weights)
+    new, before, _ = _LLOYD_STEP(palette, colours, weights)
+    _, after, _ = _LLOYD_STEP(new, colours, weights)
     # float32 means of up to 256 colours: a relative 1e-5 of slack.
     assert float(after) <= float(before) * (1 + 1e-5) + 1e-9
 
