@@ -448,9 +448,10 @@ def save(
       OSError: if the file cannot be written.
 
     Examples:
-      >>> import jax, numpy as np, jaxquant, tempfile, os
+      >>> import numpy as np, jaxquant, tempfile, os
       >>> image = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
-      >>> r = jaxquant.remap(image, np.array([[0, 0, 0], [128, 128, 128], [255, 255, 255]], np.uint8))
+      >>> grays = np.array([[0, 0, 0], [128, 128, 128], [255, 255, 255]], np.uint8)
+      >>> r = jaxquant.remap(image, grays)
       >>> path = os.path.join(tempfile.mkdtemp(), "out.png")
       >>> jaxquant.save(r, path) > 0
       True
