@@ -93,14 +93,16 @@ def test_grayscale_and_float_stacks():
     assert r.image.shape == gray.shape
 
 
-@pytest.mark.parametrize(("n", "bigger", "uniform"), [(300, 1024, False), (5000, 16384, True)])
+@pytest.mark.parametrize(("n", "bigger", "uniform"), [(300, 4096, False), (5000, 16384, True)])
 def test_padding_changes_nothing(n, bigger, uniform):
     # The same colours padded with zero weights to a larger bucket: same fit (below and
-    # above the 4096-colour seeding subsample; weighted and uniform sampling).
+    # above the 4096-colour seeding subsample; weighted and uniform sampling). 300 rows
+    # unpadded against the smallest bucket; 5000 rows in their bucket (6144, with k = 8
+    # the 96 x 64 photo's program) against a larger one.
     pixels = np.random.default_rng(n).integers(0, 256, (n, 3), dtype=np.uint8)
-    opts = FAST  # with k = 8: the 5000 rows' fit is the 96 x 64 photo's program
+    opts = FAST
     key = jax.random.key(0)
-    small = ColourSet.from_vectors(pixels)
+    small = ColourSet.from_vectors(pixels, bucket=n > 4096)
     if not uniform:  # weighted rows, as after deduplication
         small = ColourSet(small.colours, small.weights * 2, small.num_valid, uniform=False)
     big = ColourSet(

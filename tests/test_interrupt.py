@@ -38,10 +38,20 @@ def folder(tmp_path):
     return src
 
 
+def _cache(out) -> str:
+    """The test run's compilation cache (tests/conftest.py), else one beside the outputs.
+
+    Either way the re-run loads its programs from the first run's cache; the shared one
+    also lets the second test load the first's.
+    """
+    shared = os.environ.get("JAXQUANT_TEST_XLA_CACHE")
+    return os.path.abspath(shared) if shared else str(out) + ".cache"
+
+
 def _command(src, out):
     return [
         sys.executable, "-c", LAUNCH, "compress", str(src), "--out-dir", str(out),
-        "-k", "4", "--steps", "20", "--batch-size", "64", "--cache-dir", str(out) + ".cache",
+        "-k", "4", "--steps", "20", "--batch-size", "64", "--cache-dir", _cache(out),
         "--batch-images", "1", "--workers", "1", "--no-progress",
     ]  # fmt: skip
 

@@ -139,7 +139,7 @@ def test_colour_set_builders():
     rng = np.random.default_rng(7)
     image = rng.integers(0, 4, (10, 12, 3), dtype=np.uint8) * 80
     s = ColourSet.from_image(image)
-    assert (s.num_rows, int(s.num_valid), s.uniform) == (256, 120, True)
+    assert (s.num_rows, int(s.num_valid), s.uniform) == (4096, 120, True)
     np.testing.assert_array_equal(s.weights[:120], 1)
     np.testing.assert_array_equal(s.weights[120:], 0)
     d, inverse = ColourSet.deduplicated(image)
@@ -150,7 +150,7 @@ def test_colour_set_builders():
     assert int(both.num_valid) == 180
     assert float(np.sum(both.weights)) == 120 + 2 * 60
     v = ColourSet.from_vectors(rng.random((300, 7)).astype(np.float32))
-    assert (v.channels, int(v.num_valid), v.num_rows) == (7, 300, 384)
+    assert (v.channels, int(v.num_valid), v.num_rows) == (7, 300, 4096)
     w = ColourSet.from_image(image, weights=np.arange(120.0).reshape(10, 12))
     assert not w.uniform
     assert float(w.weights[5]) == 5.0

@@ -298,11 +298,11 @@ def test_diverged_fit_is_reported():
 
 
 def test_bucket_sizes():
-    sizes = [bucket_size(n) for n in (1, 256, 257, 385, 513, 100_000)]
-    assert sizes == [256, 256, 384, 512, 768, 131072]
-    for n in range(1, 5000, 37):
+    sizes = [bucket_size(n) for n in (1, 4096, 4097, 6145, 8193, 100_000)]
+    assert sizes == [4096, 4096, 6144, 8192, 12288, 131072]
+    for n in range(1, 50_000, 37):
         b = bucket_size(n)
-        assert n <= b <= max(256, int(n * 1.5) + 1)
+        assert n <= b <= max(4096, int(n * 1.5) + 1)
 
 
 def test_custom_loss_on_a_bucket_that_is_not_a_multiple_of_the_chunk():
