@@ -68,10 +68,10 @@ def test_vmap_over_keys(photo):
 def test_vmap_over_a_stack_of_images(photo):
     stack = np.stack([photo, photo[::-1], photo[:, ::-1]])
     key = jax.random.key(2)
-    fits = jax.vmap(lambda im: jaxquant.fit_palette(key, im, 6, **FAST))(stack)
+    fits = jax.vmap(lambda im: jaxquant.fit_palette(key, im, 8, **FAST))(stack)
     results = jax.jit(jax.vmap(jaxquant.remap))(stack, fits.palette)
     for i in range(3):
-        fit = jaxquant.fit_palette(key, stack[i], 6, **FAST)
+        fit = jaxquant.fit_palette(key, stack[i], 8, **FAST)
         np.testing.assert_array_equal(fits.palette[i], fit.palette)
         _equal(jax.tree.map(lambda x, i=i: x[i], results), jaxquant.remap(stack[i], fit.palette))
 

@@ -140,7 +140,7 @@ def test_grayscale_and_pil_inputs(photo):
     assert r.image.shape == gray.shape
     assert r.palette.shape == (4, 1)
     pil = Image.fromarray(photo)
-    r2 = _quantize_fast(0, pil, 4)
+    r2 = _quantize_fast(0, pil, 8)
     assert r2.image.shape == photo.shape
     assert r2.image.dtype == jnp.uint8
 
@@ -210,7 +210,7 @@ def test_paper_options(photo):
 @given(
     seed=st.integers(0, 2**16),
     shape=st.sampled_from([(6, 7, 3), (16, 12, 3), (9, 9, 1)]),
-    k=st.sampled_from([3, 8]),  # k = 1: test_k1_gives_the_mean_colour
+    k=st.sampled_from([8]),  # k = 1: test_k1_gives_the_mean_colour; few k, few programs
     levels=st.sampled_from([2, 8, 256]),
 )
 def test_properties(seed, shape, k, levels):
