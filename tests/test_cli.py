@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import jaxquant
 from jaxquant.cli import main
 
 FAST = ["--steps", "40", "--batch-size", "256", "--cache-dir", ""]
@@ -95,6 +96,41 @@ def test_user_errors_one_line_exit_2(tmp_path, small_png, capsys, args, message)
     assert "Traceback" not in err
     assert not (tmp_path / "out.png").exists()
     assert small_png.read_bytes() == before
+
+
+def test_an_existing_output_is_refused_unless_forced(tmp_path, small_png, capsys):
+    out = tmp_path / "o.png"
+    out.write_bytes(b"keep me")
+    args = ["compress", str(small_png), "-k", "8", "-o", str(out), *FAST]
+    assert main(args) == 2
+    assert f"jaxquant: error: {out}: exists; pass --force to replace it" in capsys.readouterr().err
+    assert out.read_bytes() == b"keep me"
+    for force in ("--force", "-f", "--overwrite"):
+        assert main([*args, force, "-q"]) == 0
+        with Image.open(out) as im:
+            assert im.mode == "P"
+
+
+@pytest.mark.parametrize("name", ["o.jpg", "o.PNG.gif", "o"])
+def test_an_output_must_be_named_for_what_it_holds(tmp_path, small_png, capsys, name):
+    out = tmp_path / name
+    assert main(["compress", str(small_png), "-k", "8", "-o", str(out), *FAST]) == 2
+    assert "the output must be named .png" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["compress", "compare"])
+def test_every_k_flag_has_a_help_text(capsys, command):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert "number of palette colours" in capsys.readouterr().out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"jaxquant {jaxquant.__version__}"
 
 
 @pytest.mark.parametrize(

@@ -69,10 +69,25 @@ def test_directory_recursive_mirrors_the_tree(tree, tmp_path, capsys):
     assert not list(out.rglob("*.tmp"))
 
 
-def test_directory_without_recursive_takes_its_own_files(tree, tmp_path):
+def test_directory_without_recursive_takes_its_own_files(tree, tmp_path, capsys):
     out = tmp_path / "out"
     assert cli.main(["compress", str(tree), "--out-dir", str(out), *OPTS, "-q"]) == 0
     assert _pngs(out) == ["a.png", "b.png"]
+    # ... and says what it left out (the hidden file is not a subdirectory).
+    err = capsys.readouterr().err
+    assert f"jaxquant: note: {tree}: 1 subdirectory not entered (use --recursive)" in err
+
+
+def test_a_run_that_skips_everything_prints_no_nan(tree, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["compress", str(tree), "--out-dir", str(out), *OPTS]
+    assert cli.main(args) == 0
+    capsys.readouterr()
+    assert cli.main(args) == 0  # every output exists: all skipped
+    text = capsys.readouterr().out
+    assert "0 done, 0 failed, 2 skipped" in text
+    assert "nan" not in text
+    assert "ratio" not in text  # no bytes to compare
 
 
 def test_existing_outputs_are_skipped_then_overwritten(tree, tmp_path, capsys):

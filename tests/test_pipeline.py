@@ -17,7 +17,7 @@ import pytest
 import jaxquant
 from jaxquant.problem import ColourSet
 from tests import reference as ref
-from tests.conftest import FAST
+from tests.conftest import FAST, TOL
 
 RGB, GRAY = np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2), np.uint8)
 
@@ -26,7 +26,9 @@ def _equal(a, b) -> None:
     for name in ("image", "palette", "indices"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
     for name in ("mse", "psnr", "loss"):
-        np.testing.assert_allclose(float(getattr(a, name)), float(getattr(b, name)), rtol=1e-6)
+        np.testing.assert_allclose(
+            float(getattr(a, name)), float(getattr(b, name)), **TOL["program"]
+        )
 
 
 def test_remap_of_fit_palette_is_quantize(photo):
@@ -95,7 +97,7 @@ def test_remap_is_the_exact_nearest_colour():
     idx, d = ref.assign(image.reshape(-1, 3), palette)
     np.testing.assert_array_equal(np.asarray(r.indices).reshape(-1), idx)
     np.testing.assert_array_equal(r.image, palette[idx].reshape(image.shape))
-    np.testing.assert_allclose(float(r.mse), d.mean() / 3, rtol=1e-6)
+    np.testing.assert_allclose(float(r.mse), d.mean() / 3, **TOL["program"])
     assert r.losses.shape == (0,)
     # A float palette for a uint8 image is rounded; for a float image, kept.
     rf = jaxquant.remap(image, palette / 255.0)

@@ -16,6 +16,7 @@ import jaxquant
 from jaxquant import kernels, losses, solvers
 from jaxquant.problem import ColourSet
 from tests import reference as ref
+from tests.conftest import TOL
 
 
 @pytest.mark.parametrize("k", [1, 5, 256, 300])
@@ -38,7 +39,7 @@ def test_assign_float_exact(c):
     idx, d = jaxquant.assign(jnp.asarray(pixels), jnp.asarray(palette), chunk_size=64)
     ref_idx, ref_d = ref.assign(pixels, palette)
     np.testing.assert_array_equal(idx, ref_idx)
-    np.testing.assert_allclose(d, ref_d, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(d, ref_d, **TOL["distance"])
 
 
 _LLOYD_STEP = jax.jit(jaxquant.lloyd_step)  # one program per shape, not one per operation
@@ -67,7 +68,7 @@ def test_lloyd_matches_numpy_reference():
     new, _, counts = jaxquant.lloyd_step(jnp.asarray(palette), jnp.asarray(colours), jnp.ones(400))
     idx, _ = ref.assign(colours, palette)
     expected = np.array([colours[idx == j].mean(0) for j in range(6)])
-    np.testing.assert_allclose(new, expected, rtol=1e-5)
+    np.testing.assert_allclose(new, expected, **TOL["reorder"])
     np.testing.assert_array_equal(counts, np.bincount(idx, minlength=6))
 
 
@@ -187,7 +188,7 @@ def test_assign_layouts_exact(layout, k):
     ref_idx, ref_d = ref.assign(xf, yf)
     fidx, fd = fn(xf, yf)
     np.testing.assert_array_equal(fidx, ref_idx)
-    np.testing.assert_allclose(fd, ref_d, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(fd, ref_d, **TOL["distance"])
 
 
 @pytest.mark.parametrize("k", [3, 64, 256, 2000])
