@@ -193,6 +193,7 @@ def test_shard_files_defaults_and_errors():
 _FOUR_DEVICES = textwrap.dedent(
     """
     import jax, numpy as np, jaxquant
+    RTOL = {rtol!r}
     from jax.sharding import NamedSharding, PartitionSpec
     from jaxquant import _batch, _quantize
     assert jax.local_device_count() == 4, jax.local_devices()
@@ -202,7 +203,7 @@ _FOUR_DEVICES = textwrap.dedent(
     four = jaxquant.quantize_batch(key, images, 5, **opts)
     one = jaxquant.quantize_batch(key, images, 5, devices=jax.local_devices()[:1], **opts)
     for a, b in zip(four, one):
-        np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), **TOL["reorder"])
+        np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=RTOL)
     np.testing.assert_array_equal(four.palette, one.palette)
     fit = jaxquant.FitOptions.make(5, **opts)
     preps = [_quantize.prepare(im, 5, fit) for im in images[:4]]
@@ -226,7 +227,7 @@ def test_four_cpu_devices_same_results_and_split_work():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
     env["JAX_PLATFORMS"] = "cpu"
     proc = subprocess.run(
-        [sys.executable, "-c", _FOUR_DEVICES],
+        [sys.executable, "-c", _FOUR_DEVICES.format(rtol=TOL["reorder"]["rtol"])],
         cwd=ROOT,
         env=env,
         capture_output=True,
