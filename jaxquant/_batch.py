@@ -21,8 +21,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxquant import _checks, _modes
-from jaxquant._fit import FitOptions, fit_palette
-from jaxquant._quantize import Prepared, lossless_result, prepare, quantize
+from jaxquant._fit import FitOptions, fit_palette, splits_by_opacity
+from jaxquant._quantize import Prepared, lossless_result, prepare, quantize, quantize_prepared
 from jaxquant._remap import QuantizeResult, build_result, remap
 
 __all__ = ["quantize_batch", "shard_files"]
@@ -179,6 +179,10 @@ def _run(
     for i, prep in enumerate(preps):
         if prep.lossless(k):
             results[i] = lossless_result(prep, k)
+            continue
+        if splits_by_opacity(prep.problem, k):
+            # Transparent, translucent and opaque pixels are fitted apart (host side).
+            results[i] = quantize_prepared(keys[i], prep, k, opts, check=False)
             continue
         leaves, treedef = jax.tree_util.tree_flatten(prep.problem)
         signature = (treedef, tuple((x.shape, np.dtype(x.dtype).str) for x in leaves))

@@ -123,14 +123,15 @@ def check_image_dtype(dtype) -> np.dtype:
 def as_image_array(image) -> np.ndarray:
     """An image as a NumPy array of shape (H, W, C): uint8, or float in [0, 1].
 
-    PIL images are converted to RGB (or kept as L for grayscale). Arrays of shape (H, W)
-    are treated as single-channel.
+    PIL images follow :func:`jaxquant.io.load_image`'s rules (alpha kept, 16-bit gray
+    rounded). Arrays of shape (H, W) are treated as single-channel.
     """
     from PIL import Image
 
+    from jaxquant import _pil
+
     if isinstance(image, Image.Image):
-        mode = "L" if image.mode in ("1", "L", "I;16", "I", "F") else "RGB"
-        image = np.asarray(image.convert(mode))
+        image = _pil.to_array(image)
     arr = np.asarray(image)
     h, w, c = check_image_shape(arr.shape)
     arr = arr.reshape(h, w, c)

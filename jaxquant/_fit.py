@@ -31,7 +31,14 @@ from jaxquant.problem import ColourSet, has_few_colours
 from jaxquant.seeding import Initializer, get_initializer
 from jaxquant.solvers import SQ, FitResult, Solver, Status
 
-__all__ = ["FitOptions", "fit_palette", "fit_problem"]
+__all__ = [
+    "FitOptions",
+    "fit_palette",
+    "fit_problem",
+    "opacity_budget",
+    "opacity_classes",
+    "splits_by_opacity",
+]
 
 # Rows the seeding sees: k-means++ is sequential in k and O(rows · trials) per round.
 _SEED_SAMPLE_SIZE = 4096
@@ -199,6 +206,17 @@ def fit_palette(key: jax.Array, data, k: int, **options: Any) -> FitResult:
     the last repeated) without compiling anything. Under ``jit`` no deduplication
     happens: the lossless shortcut then applies only to sets of at most ``k`` rows.
 
+    Images with transparency (2 or 4 channels, the last one alpha) are fitted in
+    premultiplied coordinates (colour times opacity, as libimagequant does: a nearly
+    transparent pixel's colour barely matters). Eagerly, their pixels are also split into
+    fully transparent, translucent and fully opaque ones, and each class gets its own
+    entries (see :func:`opacity_budget`): one fully transparent entry, translucent
+    entries only if the image has translucent pixels, and opaque entries fitted as an
+    image without alpha, so that :func:`~jaxquant.remap` keeps every fully opaque pixel
+    exactly opaque and every fully transparent one exactly transparent. Under ``jit``
+    the set is fitted as one (opacity is still kept exact wherever the palette has an
+    entry of the pixel's class).
+
     Args:
       key: a PRNG key (``jax.random.key(seed)``). Same key, same palette.
       data: an image (``(H, W, C)`` or ``(H, W)``, uint8 or float in ``[0, 1]``, 1-4
@@ -214,7 +232,10 @@ def fit_palette(key: jax.Array, data, k: int, **options: Any) -> FitResult:
     Returns:
       A :class:`~jaxquant.solvers.FitResult`: ``palette`` ``(k, c)`` in sRGB (uint8,
       rounded, for uint8 data; float32 otherwise), the solver's loss trace, the steps
-      taken and the status (a diverged fit does not raise here: check ``status``).
+      taken and the status (a diverged fit does not raise here: check ``status``). For
+      a split fit of an image with transparency, the palette lists the transparent,
+      then the translucent, then the opaque entries; the trace and the steps are those
+      of the largest class's fit and the status is the worst.
 
     Examples:
       >>> import functools, jax, numpy as np
@@ -233,6 +254,8 @@ def fit_palette(key: jax.Array, data, k: int, **options: Any) -> FitResult:
     concrete = not (_checks.is_traced(problem.num_valid) or _checks.is_traced(problem.colours))
     if concrete and int(problem.num_valid) <= k:
         return lossless_fit(problem, k)
+    if concrete and splits_by_opacity(problem, k):
+        return _fit_by_opacity(key, problem, k, opts, opacity_classes(problem))
     return _fit_jit(
         key, problem, opts.solver, k=k, init=opts.init, seed_sample_size=opts.seed_sample_size
     )
@@ -251,3 +274,127 @@ def lossless_fit(problem: ColourSet, k: int) -> FitResult:
         num_steps=jnp.asarray(np.int32(0)),
         status=jnp.asarray(np.int32(Status.OK)),
     )
+
+
+def splits_by_opacity(problem: ColourSet, k: int) -> bool:
+    """Whether :func:`fit_palette` fits a concrete set's opacity classes separately."""
+    if not problem.alpha or k < 2:
+        return False
+    return sum(len(rows) > 0 for rows in opacity_classes(problem)) >= 2
+
+
+def opacity_classes(problem: ColourSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The valid rows of a concrete set with alpha: (transparent, translucent, opaque).
+
+    Rows of weight 0 belong to none. Host side.
+    """
+    nv = int(problem.num_valid)
+    alpha = np.asarray(problem.colours)[:nv, -1]
+    present = np.asarray(problem.weights)[:nv] > 0
+    full = 255 if problem.integer else 1.0
+    clear, opaque = alpha == 0, alpha == full
+    return (
+        np.flatnonzero(present & clear),
+        np.flatnonzero(present & ~clear & ~opaque),
+        np.flatnonzero(present & opaque),
+    )
+
+
+def opacity_budget(k: int, weights: tuple[float, float, float]) -> tuple[int, int, int]:
+    """Palette entries for the (transparent, translucent, opaque) pixels of an image.
+
+    One entry for the fully transparent pixels (their colour is invisible), if there
+    are any; the rest shared by translucent and opaque pixels in proportion to their
+    weights (pixel counts), at least one each when both are present and ``k`` allows.
+    A class without pixels gets no entry.
+
+    Args:
+      k: palette size, ``>= 1``.
+      weights: total weight of each class.
+
+    Returns:
+      Entries per class, summing to ``k`` (or to fewer only if every class is empty).
+
+    Examples:
+      >>> opacity_budget(16, (500.0, 100.0, 9400.0))
+      (1, 1, 14)
+      >>> opacity_budget(16, (0.0, 0.0, 10.0))
+      (0, 0, 16)
+      >>> opacity_budget(2, (5.0, 1.0, 9.0))
+      (1, 0, 1)
+    """
+    w_clear, w_trans, w_opaque = (max(float(x), 0.0) for x in weights)
+    if w_clear + w_trans + w_opaque == 0:
+        return 0, 0, 0
+    k_clear = 1 if w_clear > 0 and (w_trans + w_opaque == 0 or k >= 2) else 0
+    if w_trans + w_opaque == 0:
+        return k, 0, 0  # all transparent: the extra entries repeat
+    rest = k - k_clear
+    if w_trans == 0:
+        return k_clear, 0, rest
+    if w_opaque == 0:
+        return k_clear, rest, 0
+    if rest == 1:
+        return (k_clear, 1, 0) if w_trans > w_opaque else (k_clear, 0, 1)
+    k_trans = min(max(round(rest * w_trans / (w_trans + w_opaque)), 1), rest - 1)
+    return k_clear, k_trans, rest - k_trans
+
+
+def _fit_by_opacity(key, problem: ColourSet, k: int, opts: FitOptions, classes) -> FitResult:
+    """Fit the transparent, translucent and opaque rows of a set separately (host side)."""
+    colours = np.asarray(problem.colours)
+    weights = np.asarray(problem.weights)
+    clear, trans, opaque = (float(weights[rows].sum()) for rows in classes)
+    totals = (clear, trans, opaque)
+    budget = opacity_budget(k, totals)
+    full = 255 if problem.integer else 1.0
+    parts: list[np.ndarray] = []
+    fits: list[tuple[float, FitResult]] = []
+    keys = jax.random.split(key, 2)
+    if budget[0]:
+        parts.append(np.zeros((budget[0], problem.channels), colours.dtype))
+    for j, (rows, size) in enumerate(zip(classes[1:], budget[1:], strict=True)):
+        if not size:
+            continue
+        opaque = j == 1
+        # Opaque pixels are fitted as an image without alpha (the same palette quality).
+        sub = colours[rows, :-1] if opaque else colours[rows]
+        w = weights[rows]
+        subset = ColourSet.from_vectors(
+            sub,
+            None if problem.uniform else w,
+            space=problem.space,
+            alpha=not opaque,
+        )
+        if _few_rows(sub, size):
+            subset = _deduplicated_rows(sub, w, problem.space, not opaque)
+        fit = fit_palette(keys[j], subset, size, **opts.kwargs())
+        palette = np.asarray(fit.palette)
+        if not opaque:  # keep translucent entries translucent (a step may overshoot)
+            low, high = (1, 254) if problem.integer else (1 / 255, 254 / 255)
+            palette = palette.copy()
+            palette[:, -1] = np.clip(palette[:, -1], low, high)
+        else:
+            palette = np.concatenate([palette, np.full((size, 1), full, palette.dtype)], axis=1)
+        parts.append(palette)
+        fits.append((totals[j + 1], fit))
+    main = max(fits, key=lambda f: f[0])[1]
+    status = max(int(f.status) for _, f in fits)
+    palette = np.concatenate(parts).astype(colours.dtype if problem.integer else np.float32)
+    return FitResult(
+        palette=jnp.asarray(palette),
+        losses=main.losses,
+        num_steps=main.num_steps,
+        status=jnp.asarray(np.int32(status)),
+    )
+
+
+def _few_rows(rows: np.ndarray, k: int) -> bool:
+    return has_few_colours(rows[:, None, :], k)
+
+
+def _deduplicated_rows(rows: np.ndarray, weights: np.ndarray, space: str, alpha: bool):
+    """Distinct rows weighted by their summed weights."""
+    uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
+    w = np.bincount(inverse.reshape(-1), weights=weights, minlength=len(uniq))
+    return ColourSet.from_vectors(uniq, w.astype(np.float32), space=space, alpha=alpha)

@@ -29,7 +29,15 @@ from jaxquant._remap import QuantizeResult, build_result, remap
 from jaxquant.problem import ColourSet, has_few_colours
 from jaxquant.solvers import Lloyd, Status
 
-__all__ = ["Prepared", "kmeans", "lossless_result", "paper_options", "prepare", "quantize"]
+__all__ = [
+    "Prepared",
+    "kmeans",
+    "lossless_result",
+    "paper_options",
+    "prepare",
+    "quantize",
+    "quantize_prepared",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,13 +189,21 @@ def quantize(key: jax.Array, image, k: int, *, mode: str = "vector", **options: 
     prep = prepare(arr[:, :, 0] if squeeze else arr, k, opts)
     if prep.lossless(k):
         return lossless_result(prep, k)
+    return quantize_prepared(key, prep, k, opts, check=True)
+
+
+def quantize_prepared(
+    key: jax.Array, prep: Prepared, k: int, opts: FitOptions, *, check: bool
+) -> QuantizeResult:
+    """Fit and remap one prepared image; ``check`` raises for a diverged fit."""
     fit = fit_palette(key, prep.problem, k, **opts.kwargs())
     status = int(fit.status)
-    if status != Status.OK:
+    if check and status != Status.OK:
         raise FloatingPointError(
             "the fit diverged (non-finite palette); lower the learning rate "
             f"(status {Status(status).name})"
         )
+    squeeze = prep.squeeze
     result = remap(
         prep.image[:, :, 0] if squeeze else prep.image,
         fit.palette,

@@ -81,7 +81,10 @@ def assign_colour_set(
 
     The search runs in the set's space: uint8 colours and a uint8 palette in ``"rgb"``
     in exact integers; otherwise on float coordinates, with the palette converted to
-    the space (so the labels are exact for the palette as given).
+    the space (so the labels are exact for the palette as given). For a set with alpha
+    the coordinates are premultiplied, and opacity stays exact: a fully opaque row takes
+    a fully opaque entry, a fully transparent row a fully transparent entry, whenever
+    the palette has one.
 
     Args:
       problem: the colour set.
@@ -99,7 +102,7 @@ def assign_colour_set(
     w = jnp.asarray(problem.weights, jnp.float32)
     total = jnp.maximum(jnp.sum(w), 1e-30)
     c = problem.channels
-    if problem.space == "rgb":
+    if problem.space == "rgb" and not problem.alpha:
         if problem.integer:
             labels, sq = kernels.assign(colours, palette, layout=layout)
             scale = 255.0**2
@@ -112,7 +115,13 @@ def assign_colour_set(
         mse = jnp.sum(w * sq.astype(jnp.float32)) / total / c * (255.0**2 / scale)
         return labels, mse, value
     palette_s = problem.palette_coordinates(palette)
-    labels, sq_s = kernels.assign(problem.coordinates(), palette_s, layout=layout)
+    x = problem.coordinates()
+    if problem.alpha:
+        labels = _assign_by_opacity(problem, palette, x, palette_s, layout)
+        diff = x - palette_s[labels]
+        sq_s = jnp.sum(diff * diff, axis=1)
+    else:
+        labels, sq_s = kernels.assign(x, palette_s, layout=layout)
     value = _objective(loss, palette_s, problem.coordinates, w, sq_s, 1.0)
     # mse stays in sRGB, on the 0..255 scale, whatever the space of the fit.
     if problem.integer:
@@ -122,6 +131,25 @@ def assign_colour_set(
         err = (colours.astype(jnp.float32) - palette[labels].astype(jnp.float32)) * 255.0
         sq_rgb = jnp.sum(err * err, axis=1)
     return labels, jnp.sum(w * sq_rgb) / total / c, value
+
+
+def _assign_by_opacity(problem: ColourSet, palette, x, palette_s, layout):
+    """Nearest colours (premultiplied) with opacity kept exact: fully opaque rows take a
+    fully opaque entry and fully transparent rows a fully transparent one, whenever the
+    palette has such an entry; translucent rows take the nearest of all."""
+    full = 255 if problem.integer else 1.0
+    row_alpha = jnp.asarray(problem.colours)[:, -1]
+    entry_alpha = palette[:, -1]
+    # Entries of another class are moved far away (coordinates are within [0, 1]).
+    far = jnp.asarray(1e6, palette_s.dtype)
+
+    def among(mask):
+        return kernels.assign(x, jnp.where(mask[:, None], palette_s, far), layout=layout)[0]
+
+    every = kernels.assign(x, palette_s, layout=layout)[0]
+    opaque, clear = entry_alpha == full, entry_alpha == 0
+    labels = jnp.where((row_alpha == 0) & jnp.any(clear), among(clear), every)
+    return jnp.where((row_alpha == full) & jnp.any(opaque), among(opaque), labels)
 
 
 _assign_jit = jax.jit(assign_colour_set, static_argnames=("loss", "layout"))

@@ -9,23 +9,32 @@ previous file as it was.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
+import hashlib
 import io as _io
 import os
+import stat
+import sys
 import tempfile
+import typing
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from jaxquant import _checks, _names
+from jaxquant import _checks, _names, _pil
 
 __all__ = [
     "FORMATS",
     "ImageReadError",
     "MAX_PIXELS",
     "OutputError",
+    "STDOUT",
     "atomic_write",
+    "check_input",
     "check_output",
+    "display",
     "encode",
     "image_format",
     "load_image",
@@ -33,7 +42,9 @@ __all__ = [
     "save",
     "save_image",
     "save_png",
+    "special_kind",
     "to_pil",
+    "write_stdout",
 ]
 
 FORMATS = _names.FORMATS
@@ -48,62 +59,199 @@ class OutputError(ValueError):
     """An output path is refused (see :func:`check_output`); the message names it."""
 
 
-def _same_file(a: Path, b: Path) -> bool:
+STDOUT = "-"
+"""The output (and input) name that means standard output (standard input)."""
+
+# Paths that are the process's own standard output under another name.
+_STDOUT_ALIASES = ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
+
+
+def display(path) -> str:
+    """A path as one printable line: control characters (a newline...) escaped.
+
+    Examples:
+      >>> print(display("a\\nb.png"))
+      a\\nb.png
+    """
+    text = path if isinstance(path, str) else os.fspath(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def special_kind(mode: int) -> str | None:
+    """What a file of ``st_mode`` is when it is not a regular file (``None`` if it is)."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _stat(path: Path, what: str, error: type[ValueError]) -> os.stat_result | None:
+    """``os.stat`` (following links), or ``None`` if nothing is there; other failures raise."""
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        if e.errno == errno.ENAMETOOLONG:
+            raise error(f"{display(path)}: {what} name too long ({e.strerror})") from None
+        if e.errno == errno.ENOTDIR:
+            parent = next((p for p in path.parents if p.exists()), path.parent)
+            if what == "input":
+                raise error(
+                    f"{display(path)}: no such file ({display(parent)} is not a directory)"
+                ) from None
+            raise error(
+                f"{display(parent)}: is not a directory (a parent of the output {display(path)})"
+            ) from None
+        if e.errno == errno.ELOOP:
+            raise error(f"{display(path)}: too many levels of symbolic links") from None
+        if e.errno == errno.EACCES:
+            raise error(f"{display(path)}: permission denied") from None
+        raise error(f"{display(path)}: cannot read ({e.strerror or e})") from None
+
+
+def _same(a: Path, b: Path) -> bool:
     try:
         return os.path.samefile(a, b)
     except OSError:
-        return False
+        return os.path.realpath(a) == os.path.realpath(b)
 
 
 def check_output(
     path: str | os.PathLike,
     *,
     inputs=(),
+    others=(),
     force: bool = False,
     suffixes: tuple[str, ...] | None = None,
+    name: str | None = None,
+    stdout: bool = True,
 ) -> Path:
-    """Check an output path before any work is done, and create its directory.
+    """Check an output path before any work is done; returns where to write.
 
-    The rules, the same for every command and every output of a run:
+    The rules, the same for every command and every output of a run
+    (``docs/errors.md``):
 
-    - an output that is one of the ``inputs`` (the same file, through any link) is
-      refused, ``force`` or not: jaxquant never modifies an input;
-    - an existing directory is refused;
-    - ``suffixes`` (lower case, e.g. ``(".png",)``), when given, must include the
-      path's: a file holds what its name says;
-    - an existing file is refused unless ``force``;
+    - ``-`` is standard output (``/dev/stdout`` and ``/dev/fd/1`` too), where ``stdout``
+      allows it;
+    - a path ending in ``/`` names a directory: the file ``name`` inside it (the
+      directory is created);
+    - a symbolic link is written through, to its target (dangling or not);
+    - an output that is one of the ``inputs``, or the same file as one of the ``others``
+      (the run's other outputs), is refused, ``force`` or not: jaxquant never modifies an
+      input, and two outputs never overwrite each other;
+    - directories, FIFOs, devices and sockets are refused: a rename would replace them
+      with a regular file;
+    - ``suffixes`` (lower case, e.g. ``(".png",)``), when given, must include the name's
+      suffix: a file holds what its name says;
+    - an existing regular file is refused unless ``force``;
     - a missing parent directory is created.
 
     Args:
       path: the output path.
       inputs: the run's input files.
-      force: allow replacing an existing file.
+      others: the run's other output paths.
+      force: allow replacing an existing regular file.
       suffixes: the suffixes this output may have.
+      name: the file name to use when ``path`` names a directory (ends in ``/``).
+      stdout: whether ``-`` (standard output) is allowed.
 
     Returns:
-      The path.
+      The path to write (a link's target), or ``Path("-")`` for standard output.
 
     Raises:
       OutputError: naming the path and the reason.
     """
-    path = Path(path)
+    text = path if isinstance(path, str) else os.fspath(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if text == STDOUT or text in _STDOUT_ALIASES:
+        if not stdout:
+            raise OutputError(f"{display(text)}: this output cannot go to standard output")
+        return Path(STDOUT)
+    if not text:
+        raise OutputError("the output path is empty")
+    if text.endswith(("/", os.sep)):
+        if name is None:
+            raise OutputError(f"{display(text)}: names a directory; give an output file name")
+        st = _stat(Path(text), "output", OutputError)
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            raise OutputError(f"{display(text)}: exists and is not a directory")
+        text = os.path.join(text, name)
+    given = Path(text)
+    target = Path(os.path.realpath(given))
     for src in inputs:
-        if _same_file(path, Path(src)):
-            raise OutputError(f"{path}: is an input file; jaxquant never replaces an input")
-    if path.is_dir():
-        raise OutputError(f"{path}: is a directory; give an output file name")
-    if suffixes is not None and path.suffix.lower() not in suffixes:
-        raise OutputError(
-            f"{path}: the output must be named {' or '.join(suffixes)} "
-            f"(got {path.suffix or 'no suffix'!r})"
+        if os.fspath(src) != STDOUT and _same(target, Path(src)):
+            raise OutputError(
+                f"{display(given)}: is an input file; jaxquant never replaces an input"
+            )
+    for other in others:
+        if os.fspath(other) != STDOUT and _same(target, Path(other)):
+            raise OutputError(f"{display(given)}: is also another output of this run")
+    st = _stat(target, "output", OutputError)
+    if st is not None:
+        kind = special_kind(st.st_mode)
+        if kind == "a directory":
+            raise OutputError(
+                f"{display(given)}: is a directory; give an output file name "
+                "(or end it with / to write into it)"
+            )
+        if kind is not None:
+            raise OutputError(
+                f"{display(given)}: is {kind}; jaxquant writes regular files "
+                "(use - for standard output)"
+            )
+    if suffixes is not None and given.suffix.lower() not in suffixes:
+        named = (
+            " or ".join(suffixes)
+            if len(suffixes) <= 3
+            else "with an image suffix Pillow writes (.png, .gif, .jpg, .webp, ...)"
         )
-    if path.exists() and not force:
-        raise OutputError(f"{path}: exists; pass --force to replace it")
+        raise OutputError(
+            f"{display(given)}: the output must be named {named} "
+            f"(got {given.suffix or 'no suffix'!r})"
+        )
+    if st is not None and not force:
+        raise OutputError(f"{display(given)}: exists; pass --force to replace it")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise OutputError(f"{path.parent}: cannot create ({e.strerror or e})") from None
-    return path
+        raise OutputError(f"{display(target.parent)}: cannot create ({e.strerror or e})") from None
+    return target
+
+
+def check_input(path) -> Path:
+    """An input path that can be read without hanging: a regular file, or ``-`` (stdin).
+
+    Raises:
+      ImageReadError: for a missing file, a directory, a FIFO, a device or a socket, and
+        for names the system refuses, naming the path.
+    """
+    text = path if isinstance(path, str) else os.fspath(path)
+    if text == STDOUT:
+        return Path(STDOUT)
+    p = Path(text)
+    st = _stat(p, "input", ImageReadError)
+    if st is None:
+        raise ImageReadError(f"{display(p)}: no such file")
+    kind = special_kind(st.st_mode)
+    if kind == "a directory":
+        raise ImageReadError(f"{display(p)}: is a directory, not an image file")
+    if kind is not None:
+        raise ImageReadError(
+            f"{display(p)}: is {kind}, not a regular file (read a stream with - as INPUT)"
+        )
+    return p
 
 
 # Pillow's own limit (``Image.MAX_IMAGE_PIXELS``, 89.5 MP) warns from there and refuses
@@ -118,42 +266,54 @@ MAX_PIXELS = 178_956_970
 _BYTES_PER_PIXEL = 64
 
 
-def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> np.ndarray:
+def load_image(
+    path: str | os.PathLike | typing.BinaryIO,
+    *,
+    max_pixels: int | None = None,
+    allow_truncated: bool = False,
+) -> np.ndarray:
     """Read an image file as a uint8 array of shape (H, W, C).
 
     What each kind of image gives (docs/errors.md has the full table):
 
     - 1-bit, 8-bit and 16-bit grayscale: ``C = 1``; 16-bit samples are rounded to
       8 bits (``round(v · 255 / 65535)``).
+    - Gray with transparency (LA, or a ``tRNS`` colour key in an 8- or 16-bit gray PNG):
+      gray + alpha (``C = 2``) if any pixel is not fully opaque, else gray.
     - RGB, CMYK, YCbCr, LAB, HSV and palette images without transparency: RGB (``C = 3``).
       16-bit RGB PNGs arrive from Pillow as the high byte of each sample (truncated,
       error below one level).
-    - Images with an alpha channel or palette transparency (RGBA, LA, PA, P with
-      ``tRNS``): RGBA (``C = 4``) if any pixel is not fully opaque, else RGB. The colour
-      of fully transparent pixels is invisible and set to 0, so that it cannot pull
-      palette colours or take palette entries.
+    - Colour with transparency (RGBA, PA, P or RGB with ``tRNS``): RGBA (``C = 4``) if
+      any pixel is not fully opaque, else RGB. The colour of fully transparent pixels is
+      invisible and set to 0, so that it cannot pull palette colours or take entries.
     - The EXIF orientation is applied.
     - Multi-frame files (animated GIF/PNG/WebP, multi-page TIFF) are refused: one
       indexed PNG holds one frame. Camera MPO files (a JPEG with embedded previews)
       give their first, primary picture.
     - 32-bit float images and 32-bit integer ones outside 0..65535 are refused.
+    - Truncated or damaged pixel data is an error, unless ``allow_truncated``: a PNG
+      whose image data ends early (Pillow would fill the missing rows with black) or a
+      file cut short.
 
-    The size is checked from the header, before any pixel is decoded.
+    Only regular files are opened (a FIFO or a device would block or never end), or
+    standard input for ``"-"``. The size is checked from the header, before any pixel is
+    decoded.
 
     Args:
-      path: the file.
+      path: the file, ``"-"`` for standard input, or a binary file object.
       max_pixels: refuse images with more pixels than this (default :data:`MAX_PIXELS`,
         about 179 MP). A value above Pillow's ``Image.MAX_IMAGE_PIXELS`` raises that
         process-wide limit to it, since Pillow would refuse the image first. Whatever
         the limit, an image whose declared size needs more memory than the machine
         has is refused.
+      allow_truncated: decode what a truncated file holds (missing rows are black).
 
     Returns:
       A ``(H, W, C)`` uint8 NumPy array.
 
     Raises:
-      ImageReadError: if the file is missing, unreadable, too large or not a supported
-        image; the message starts with the path.
+      ImageReadError: if the file is missing, not a regular file, unreadable, too large,
+        truncated or not a supported image; the message starts with the path.
 
     Examples:
       >>> import numpy as np, tempfile, os, jaxquant
@@ -163,9 +323,8 @@ def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> np.
       >>> jaxquant.load_image(path).shape
       (2, 3, 1)
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-    path = Path(path)
     limit = (
         MAX_PIXELS
         if max_pixels is None
@@ -173,40 +332,104 @@ def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> np.
     )
     if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < limit:
         Image.MAX_IMAGE_PIXELS = limit
+    source: typing.Any
+    if hasattr(path, "read"):
+        name, source = getattr(path, "name", "<stream>"), path
+    else:
+        checked = check_input(path)
+        name = display(checked)
+        source = _io.BytesIO(sys.stdin.buffer.read()) if name == STDOUT else checked
     try:
-        with Image.open(path) as im:
-            _check_size(path, im.size, limit)
+        with Image.open(source) as im:
+            _check_size(name, im.size, limit)
             frames = getattr(im, "n_frames", 1)
             if frames > 1 and im.format != "MPO":
                 raise ImageReadError(
-                    f"{path}: has {frames} frames ({im.format} animation or pages); "
+                    f"{name}: has {frames} frames ({im.format} animation or pages); "
                     "jaxquant quantizes single images: extract one frame first"
                 )
-            return _to_array(ImageOps.exif_transpose(im))
+            previous = ImageFile.LOAD_TRUNCATED_IMAGES
+            ImageFile.LOAD_TRUNCATED_IMAGES = allow_truncated
+            try:
+                im.load()
+            finally:
+                ImageFile.LOAD_TRUNCATED_IMAGES = previous
+            if im.format == "PNG" and not allow_truncated:
+                _check_png_data(name, source)
+            return _pil.to_array(ImageOps.exif_transpose(im))
     except ImageReadError:
         raise
     except FileNotFoundError:
-        raise ImageReadError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ImageReadError(f"{path}: is a directory, not an image file") from None
-    except NotADirectoryError:
-        raise ImageReadError(f"{path}: no such file (a parent is not a directory)") from None
+        raise ImageReadError(f"{name}: no such file") from None
     except PermissionError:
-        raise ImageReadError(f"{path}: permission denied") from None
+        raise ImageReadError(f"{name}: permission denied") from None
     except UnidentifiedImageError:
-        raise ImageReadError(f"{path}: not a recognised image file") from None
+        raise ImageReadError(f"{name}: not a recognised image file") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         # Pillow's check fires on frames and tiles too; the warning arrives here only
         # when warnings are errors.
-        raise ImageReadError(f"{path}: refused, too many pixels ({e})") from None
+        raise ImageReadError(f"{name}: refused, too many pixels ({e})") from None
     except MemoryError:
-        raise ImageReadError(f"{path}: not enough memory to decode this image") from None
+        raise ImageReadError(f"{name}: not enough memory to decode this image") from None
+    except OSError as e:
+        if "truncated" in str(e):
+            raise ImageReadError(
+                f"{name}: the image data is truncated ({e}); --allow-truncated decodes "
+                "what is there"
+            ) from None
+        raise ImageReadError(f"{name}: cannot decode image ({e.strerror or e})") from None
     except Exception as e:  # noqa: BLE001 - Pillow's decoders raise many kinds on bad data
         reason = str(e) or type(e).__name__
-        raise ImageReadError(f"{path}: cannot decode image ({reason})") from None
+        raise ImageReadError(f"{name}: cannot decode image ({reason})") from None
 
 
-def _check_size(path: Path, size: tuple[int, int], limit: int) -> None:
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+def _check_png_data(name: str, source) -> None:
+    """Refuse a PNG whose zlib image data ends before the rows its header declares.
+
+    Pillow decodes such a file without a word and leaves the missing rows black.
+    ``source`` is the path or the binary stream the image was read from.
+    """
+    try:
+        if isinstance(source, Path):
+            data = source.read_bytes()[8:]
+        else:
+            source.seek(8)
+            data = source.read()
+    except (OSError, ValueError, AttributeError):
+        return  # not seekable: Pillow's own checks are all we have
+    pos, idat, header = 0, [], None
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            header = body
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    if header is None or len(header) < 13 or header[12] != 0:
+        return  # interlaced (Adam7) images: Pillow's own checks only
+    width, height = int.from_bytes(header[0:4], "big"), int.from_bytes(header[4:8], "big")
+    row_bytes = 1 + -(-(width * header[8] * _PNG_CHANNELS.get(header[9], 1)) // 8)
+    expected = height * row_bytes
+    decompressor = zlib.decompressobj()
+    try:
+        got = len(decompressor.decompress(b"".join(idat), expected + 1))
+    except zlib.error as e:
+        raise ImageReadError(f"{name}: damaged image data ({e})") from None
+    if got < expected:
+        raise ImageReadError(
+            f"{name}: the image data stops after {got // row_bytes} of its {height} rows "
+            "(truncated); --allow-truncated decodes what is there"
+        )
+
+
+def _check_size(path: str, size: tuple[int, int], limit: int) -> None:
     """Refuse a declared size over ``limit`` or over the machine's memory (no allocation)."""
     w, h = size
     n = w * h
@@ -232,34 +455,6 @@ def _physical_memory() -> int | None:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
         return None
-
-
-def _to_array(im) -> np.ndarray:
-    mode = im.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        a = np.asarray(im, dtype=np.float64)
-        if mode == "I" and a.size and (a.min() < 0 or a.max() > 65535):
-            raise ValueError("32-bit integer samples outside 0..65535 are not supported")
-        # 16-bit samples (PGM with maxval > 255 arrives as mode I).
-        return np.round(a * (255.0 / 65535.0)).astype(np.uint8)[:, :, None]
-    if mode == "F":
-        raise ValueError(
-            "32-bit float images are not supported (no defined range); convert to 8 or 16 bits"
-        )
-    if mode == "L":  # no convert(): it would copy the decoded image once more
-        return np.asarray(im)[:, :, None]
-    if mode == "1":
-        return np.asarray(im.convert("L"))[:, :, None]
-    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        mode in ("P", "L", "RGB") and "transparency" in im.info
-    )
-    if has_alpha:
-        rgba = np.array(im.convert("RGBA"))
-        if rgba[:, :, 3].min() == 255:
-            return np.ascontiguousarray(rgba[:, :, :3])
-        rgba[rgba[:, :, 3] == 0] = 0
-        return rgba
-    return np.asarray(im if mode == "RGB" else im.convert("RGB"))
 
 
 def to_pil(indices, palette):
@@ -300,16 +495,50 @@ def to_pil(indices, palette):
     return im
 
 
+# Temporary names stay within the 255-byte limit of most file systems for any output
+# name: a long name is shortened to a prefix of its bytes and a digest of the rest.
+_TEMP_NAME_BYTES = 160
+
+
+def _temp_prefix(name: str) -> str:
+    """The prefix of :func:`atomic_write`'s temporaries for an output named ``name``."""
+    raw = os.fsencode(name)
+    if len(raw) > _TEMP_NAME_BYTES:
+        digest = hashlib.sha1(raw).hexdigest()[:16]
+        head = raw[:_TEMP_NAME_BYTES].decode("utf-8", "ignore") or "out"
+        name = f"{os.fsdecode(head.encode())}~{digest}"
+    return f".{name}."
+
+
+def _writable_target(path: Path) -> Path:
+    """Where a write to ``path`` lands: a symlink's target (dangling or not).
+
+    Raises:
+      OutputError: if that is a directory, a FIFO, a device or a socket, which a rename
+        would replace with a regular file.
+    """
+    target = Path(os.path.realpath(path))
+    st = _stat(target, "output", OutputError)
+    if st is not None:
+        kind = special_kind(st.st_mode)
+        if kind is not None:
+            raise OutputError(f"{display(path)}: is {kind}; jaxquant writes regular files")
+    return target
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike):
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
 
     On any error the temporary file is removed and ``path`` is left as it was: readers
-    never see a half-written file. The file gets the permissions a plain ``open`` would
-    give it (``0o666`` less the umask), not ``mkstemp``'s private ``0o600``.
+    never see a half-written file. A symbolic link is written through: its target is
+    replaced (atomically, beside the target) and the link stays. A directory, FIFO,
+    device or socket is refused (:class:`OutputError`) rather than replaced. The file
+    gets the permissions a plain ``open`` would give it (``0o666`` less the umask), not
+    ``mkstemp``'s private ``0o600``.
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    path = _writable_target(Path(path))
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -328,31 +557,35 @@ def remove_stale_temps(paths) -> int:
     """Delete temporary files that :func:`atomic_write` left beside ``paths``.
 
     A process killed with SIGKILL (or by a power cut) between creating the temporary
-    file and renaming it leaves ``.<name>.<random>.tmp`` beside the output; the output
-    itself is either absent or its previous complete version. Call this before writing
-    ``paths`` again; only temporaries of these names are touched, so processes writing
-    other files into the same directory are not disturbed.
+    file and renaming it leaves ``.<name>.<random>.tmp`` beside the output (a long name
+    shortened); the output itself is either absent or its previous complete version.
+    Call this before writing ``paths`` again; only temporaries of these names are
+    touched, so processes writing other files into the same directory are not disturbed.
 
     Args:
-      paths: output paths.
+      paths: output paths (symbolic links count for their targets).
 
     Returns:
       The number of files removed.
     """
     by_dir: dict[Path, set[str]] = {}
     for p in map(Path, paths):
-        by_dir.setdefault(p.parent, set()).add(p.name)
+        if os.fspath(p) == STDOUT:
+            continue
+        p = Path(os.path.realpath(p))
+        by_dir.setdefault(p.parent, set()).add(_temp_prefix(p.name))
     removed = 0
-    for directory, names in by_dir.items():
+    for directory, prefixes in by_dir.items():
         try:
             entries = list(os.scandir(directory))
         except OSError:
             continue
         for entry in entries:
             n = entry.name
-            if not (n.startswith(".") and n.endswith(".tmp")):
+            if not n.endswith(".tmp"):
                 continue
-            if n[1:-4].rpartition(".")[0] in names:
+            head, _, random = n[:-4].rpartition(".")
+            if random and "." not in random and f"{head}." in prefixes:
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
                     removed += 1
@@ -433,9 +666,12 @@ def save(
 ) -> int:
     """Write a quantization result as a PNG file, atomically (see :func:`encode`).
 
+    A symbolic link is written through to its target; ``"-"`` writes to standard
+    output.
+
     Args:
       result: a :class:`~jaxquant.QuantizeResult` for one image.
-      path: the output file, named ``.png``; its directory must exist.
+      path: the output file, named ``.png`` (its directory must exist), or ``"-"``.
       format: ``"indexed"`` (palette PNG, the default) or ``"rgb"`` (truecolour PNG).
       compress_level: zlib level 0-9.
 
@@ -443,8 +679,9 @@ def save(
       The size of the written file in bytes.
 
     Raises:
-      ValueError: for a path not ending in ``.png`` (jaxquant writes PNG), or what
-        :func:`encode` refuses.
+      ValueError: for a path not ending in ``.png`` (jaxquant writes PNG), what
+        :func:`encode` refuses, and (:class:`OutputError`) a path that is a directory,
+        FIFO, device or socket.
       OSError: if the file cannot be written.
 
     Examples:
@@ -456,12 +693,23 @@ def save(
       >>> jaxquant.save(r, path) > 0
       True
     """
+    to_stdout = os.fspath(path) == STDOUT
     path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise ValueError(f"{path}: jaxquant writes PNG files; name the output .png")
+    if not to_stdout and path.suffix.lower() != ".png":
+        raise ValueError(f"{display(path)}: jaxquant writes PNG files; name the output .png")
     data = encode(result, format=format, compress_level=compress_level)
+    if to_stdout:
+        return write_stdout(data)
     with atomic_write(path) as tmp:
         tmp.write_bytes(data)
+    return len(data)
+
+
+def write_stdout(data: bytes) -> int:
+    """Write bytes to standard output (binary) and flush; returns their number."""
+    out = sys.stdout.buffer
+    out.write(data)
+    out.flush()
     return len(data)
 
 
@@ -479,12 +727,16 @@ def save_png(result, path: str | os.PathLike, *, compress_level: int = 9) -> int
     return save(result, path, format="indexed", compress_level=compress_level)
 
 
-def save_image(image, path: str | os.PathLike, **params) -> int:
+def save_image(image, path: str | os.PathLike, *, format: str | None = None, **params) -> int:
     """Write a PIL image atomically in the format its suffix names (PNG, GIF, JPEG...).
+
+    A symbolic link is written through to its target; ``"-"`` writes to standard
+    output (then ``format`` names the format, default PNG).
 
     Args:
       image: a PIL image (e.g. from :mod:`jaxquant.report`).
       path: the output file; its suffix chooses the format among those Pillow writes.
+      format: the Pillow format for ``"-"`` (e.g. ``"GIF"``); ignored for files.
       **params: passed to ``PIL.Image.Image.save`` (e.g. ``save_all=True`` and
         ``append_images`` for an animation).
 
@@ -501,11 +753,16 @@ def save_image(image, path: str | os.PathLike, **params) -> int:
       >>> save_image(Image.new("RGB", (4, 4)), os.path.join(tempfile.mkdtemp(), "a.gif")) > 0
       True
     """
+    if os.fspath(path) == STDOUT:
+        buffer = _io.BytesIO()
+        image.save(buffer, format=format or "PNG", **params)
+        return write_stdout(buffer.getvalue())
     path = Path(path)
     fmt = image_format(path)
     with atomic_write(path) as tmp:
         image.save(tmp, format=fmt, **params)
-    return path.stat().st_size
+        size = tmp.stat().st_size
+    return size
 
 
 def image_format(path: str | os.PathLike) -> str:
@@ -521,7 +778,7 @@ def image_format(path: str | os.PathLike) -> str:
     fmt = Image.EXTENSION.get(suffix)
     if fmt is None or fmt not in Image.SAVE:
         raise ValueError(
-            f"{path}: unknown image suffix {suffix or '(none)'!r}; name the file .png, "
+            f"{display(path)}: unknown image suffix {suffix or '(none)'!r}; name the file .png, "
             ".gif, .jpg, .webp, .bmp or .tiff"
         )
     return fmt

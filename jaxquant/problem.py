@@ -74,15 +74,15 @@ def bucket_size(n: int) -> int:
 # kept as it is, so it weighs as one more coordinate on the same [0, 1] scale.
 
 
-def colour_channels(c: int) -> int:
-    """How many of ``c`` channels are colour: all but the alpha of 2 or 4."""
-    return c - 1 if c in (2, 4) else c
+def colour_channels(c: int, *, alpha: bool = True) -> int:
+    """How many of ``c`` channels are colour: all but the alpha of 2 or 4 (with ``alpha``)."""
+    return c - 1 if alpha and c in (2, 4) else c
 
 
-def check_space(space, channels: int) -> str:
+def check_space(space, channels: int, *, alpha: bool = True) -> str:
     """Validate a colour space against a number of channels."""
     space = _checks.check_choice("colour space", space, _names.SPACES)
-    if space in ("cielab", "oklab") and colour_channels(channels) != 3:
+    if space in ("cielab", "oklab") and colour_channels(channels, alpha=alpha) != 3:
         raise ValueError(
             f"space {space!r} needs an RGB or RGBA image, got {channels} channel(s); "
             "use space 'rgb' or 'linear-rgb' for grayscale"
@@ -92,35 +92,43 @@ def check_space(space, channels: int) -> str:
     return space
 
 
-def to_coordinates(rgb: jax.Array, space: str) -> jax.Array:
+def to_coordinates(rgb: jax.Array, space: str, *, alpha: bool = False) -> jax.Array:
     """``(n, c)`` sRGB floats in ``[0, 1]`` -> normalized coordinates of ``space``.
 
-    Alpha (the last of 2 or 4 channels) is kept as it is. ``"rgb"`` is the identity;
-    ``"linear-rgb"`` applies the sRGB transfer function to every colour value (so it
-    also takes grayscale).
+    ``"rgb"`` is the identity; ``"linear-rgb"`` applies the sRGB transfer function to
+    every colour value (so it also takes grayscale). With ``alpha`` the last of 2 or 4
+    channels is opacity: the colour coordinates are premultiplied by it, as
+    libimagequant does, so that every fully transparent pixel is the same point (its
+    colour is invisible) and a translucent pixel's colour counts as much as it shows.
     """
-    if space == "rgb":
-        return rgb
-    m = colour_channels(rgb.shape[-1])
-    col, alpha = rgb[..., :m], rgb[..., m:]
+    m = colour_channels(rgb.shape[-1], alpha=alpha)
+    col, opacity = rgb[..., :m], rgb[..., m:]
     if space == "linear-rgb":
         col = _colour.srgb_to_linear(col)
-    else:
+    elif space != "rgb":
         col = _colour.to_space(col, space, normalized=True)
-    return jnp.concatenate([col, alpha], axis=-1)
+    if not alpha or m == rgb.shape[-1]:
+        return col if m == rgb.shape[-1] else jnp.concatenate([col, opacity], axis=-1)
+    return jnp.concatenate([col * opacity, opacity], axis=-1)
 
 
-def from_coordinates(values: jax.Array, space: str) -> jax.Array:
-    """The inverse of :func:`to_coordinates`, not clipped."""
-    if space == "rgb":
-        return values
-    m = colour_channels(values.shape[-1])
-    col, alpha = values[..., :m], values[..., m:]
+# Opacity below which a premultiplied colour cannot be recovered: half a level of 255.
+_MIN_OPACITY = 0.5 / 255
+
+
+def from_coordinates(values: jax.Array, space: str, *, alpha: bool = False) -> jax.Array:
+    """The inverse of :func:`to_coordinates`, not clipped (the colour of an entry with
+    no opacity is 0)."""
+    m = colour_channels(values.shape[-1], alpha=alpha)
+    col, opacity = values[..., :m], values[..., m:]
+    if alpha and m < values.shape[-1]:
+        visible = opacity > _MIN_OPACITY
+        col = jnp.where(visible, col / jnp.where(visible, opacity, 1.0), 0.0)
     if space == "linear-rgb":
         col = _colour.linear_to_srgb(col)
-    else:
+    elif space != "rgb":
         col = _colour.from_space(col, space, normalized=True)
-    return jnp.concatenate([col, alpha], axis=-1)
+    return col if m == values.shape[-1] else jnp.concatenate([col, opacity], axis=-1)
 
 
 # --------------------------------------------------------------------------------------
@@ -206,6 +214,9 @@ class ColourSet:
         :data:`jaxquant.colour.SPACES`).
       uniform: static: the weights are 1 on the valid rows and 0 after them (an image's
         pixels, not deduplicated), so rows can be drawn uniformly without a search.
+      alpha: static: the last of 2 or 4 channels is opacity (images with transparency);
+        coordinates are premultiplied by it and assignments respect it (see
+        :func:`jaxquant.remap`).
 
     Examples:
       >>> import numpy as np
@@ -223,6 +234,7 @@ class ColourSet:
     num_valid: Any
     space: str = "rgb"
     uniform: bool = False
+    alpha: bool = False
 
     def __post_init__(self):
         shape = getattr(self.colours, "shape", None)
@@ -234,7 +246,11 @@ class ColourSet:
         dtype = np.dtype(self.colours.dtype)
         if dtype != np.uint8 and not np.issubdtype(dtype, np.floating):
             raise TypeError(f"colours must be uint8 or float (in [0, 1]), got dtype {dtype}")
-        check_space(self.space, shape[1])
+        check_space(self.space, shape[1], alpha=self.alpha)
+        if self.alpha and shape[1] not in (2, 4):
+            raise ValueError(
+                f"alpha needs 2 or 4 channels (gray or RGB, then alpha), got {shape[1]}"
+            )
 
     # -- builders --------------------------------------------------------------------
 
@@ -274,7 +290,7 @@ class ColourSet:
         else:
             wts = _check_weights(xp.reshape(xp.asarray(weights), (-1,)), n, traced)
         colours, wts = _pad(xp, pixels, wts, bucket_size(n) if bucket else n)
-        return cls(colours, wts, np.int32(n), check_space(space, c), weights is None)
+        return cls(colours, wts, np.int32(n), space, weights is None, c in (2, 4))
 
     @classmethod
     def deduplicated(
@@ -312,7 +328,7 @@ class ColourSet:
             np, colours, counts.astype(np.float32), bucket_size(u) if bucket else u
         )
         inverse = inverse.reshape(-1).astype(np.int32)
-        return cls(colours, weights, np.int32(u), check_space(space, c), False), inverse
+        return cls(colours, weights, np.int32(u), space, False, c in (2, 4)), inverse
 
     @classmethod
     def from_images(
@@ -359,11 +375,17 @@ class ColourSet:
             counts = [a.shape[0] * a.shape[1] for a in arrays]
             wts = _check_weights(np.repeat(per_image, counts), n, False)
         colours, wts = _pad(np, pixels, wts, bucket_size(n) if bucket else n)
-        return cls(colours, wts, np.int32(n), check_space(space, c), weights is None)
+        return cls(colours, wts, np.int32(n), space, weights is None, c in (2, 4))
 
     @classmethod
     def from_vectors(
-        cls, vectors, weights=None, *, space: str = "rgb", bucket: bool = True
+        cls,
+        vectors,
+        weights=None,
+        *,
+        space: str = "rgb",
+        alpha: bool = False,
+        bucket: bool = True,
     ) -> ColourSet:
         """Raw ``(n, c)`` vectors as a set (traceable): uint8, or floats in ``[0, 1]``.
 
@@ -372,6 +394,7 @@ class ColourSet:
             needs colours of 1 to 4 channels).
           weights: optional ``(n,)`` non-negative weights.
           space: the colour space to fit in.
+          alpha: the last of 2 or 4 channels is opacity (as for images with alpha).
           bucket: pad the rows to :func:`bucket_size` with zero weights.
 
         Returns:
@@ -389,7 +412,7 @@ class ColourSet:
         n = x.shape[0]
         wts = xp.ones((n,), xp.float32) if weights is None else _check_weights(weights, n, traced)
         colours, wts = _pad(xp, x, wts, bucket_size(n) if bucket else n)
-        return cls(colours, wts, np.int32(n), check_space(space, x.shape[1]), weights is None)
+        return cls(colours, wts, np.int32(n), space, weights is None, alpha)
 
     # -- what solvers use ------------------------------------------------------------
 
@@ -427,7 +450,7 @@ class ColourSet:
         if rows is not None:
             x = x[rows]
         x = x.astype(jnp.float32) / 255.0 if self.integer else x.astype(self.float_dtype)
-        return to_coordinates(x, self.space)
+        return to_coordinates(x, self.space, alpha=self.alpha)
 
     def colours_from(self, coordinates: jax.Array) -> jax.Array:
         """A palette of coordinates as colours of this set's type (the output palette).
@@ -436,8 +459,10 @@ class ColourSet:
         sets, rounded (never truncated) to uint8.
         """
         p = jnp.clip(jnp.nan_to_num(coordinates.astype(self.float_dtype)), 0.0, 1.0)
-        if self.space != "rgb":
-            p = jnp.clip(jnp.nan_to_num(from_coordinates(p, self.space)), 0.0, 1.0)
+        if self.space != "rgb" or self.alpha:
+            p = jnp.clip(
+                jnp.nan_to_num(from_coordinates(p, self.space, alpha=self.alpha)), 0.0, 1.0
+            )
         return jnp.round(p * 255.0).astype(jnp.uint8) if self.integer else p
 
     def palette_coordinates(self, palette: jax.Array) -> jax.Array:
@@ -445,7 +470,7 @@ class ColourSet:
         p = jnp.asarray(palette)
         dtype = self.float_dtype
         p = p.astype(dtype) / 255.0 if p.dtype == jnp.uint8 else p.astype(dtype)
-        return to_coordinates(p, self.space)
+        return to_coordinates(p, self.space, alpha=self.alpha)
 
     def sampling_cdf(self) -> jax.Array:
         """What :func:`draw_rows` draws from: the valid count if uniform, else the CDF."""
@@ -469,7 +494,7 @@ def draw_rows(key: jax.Array, cdf: jax.Array, shape: tuple[int, ...]) -> jax.Arr
 def _flatten(s: ColourSet):
     children = (s.colours, s.weights, s.num_valid)
     keys = tuple(jax.tree_util.GetAttrKey(n) for n in ("colours", "weights", "num_valid"))
-    return tuple(zip(keys, children, strict=True)), (s.space, s.uniform)
+    return tuple(zip(keys, children, strict=True)), (s.space, s.uniform, s.alpha)
 
 
 def _unflatten(aux, children) -> ColourSet:
@@ -480,6 +505,7 @@ def _unflatten(aux, children) -> ColourSet:
         object.__setattr__(s, name, value)
     object.__setattr__(s, "space", aux[0])
     object.__setattr__(s, "uniform", aux[1])
+    object.__setattr__(s, "alpha", aux[2])
     return s
 
 

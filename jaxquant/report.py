@@ -13,6 +13,7 @@ writes it atomically (a reader never sees half a file) and returns its size in b
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 import os
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from jaxquant.io import atomic_write, save_image
+from jaxquant.io import STDOUT, atomic_write, save_image, write_stdout
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -219,11 +220,15 @@ def _k_axis(ax, ks: np.ndarray) -> None:
 
 
 def _save_figure(fig, path: str | os.PathLike, *, dpi: int) -> int:
+    if os.fspath(path) == STDOUT:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi)
+        return write_stdout(buffer.getvalue())
     path = Path(path)
     fmt = path.suffix[1:].lower() or "png"
     with atomic_write(path) as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi)
-    return path.stat().st_size
+        return tmp.stat().st_size
 
 
 # --------------------------------------------------------------------------------------
@@ -469,10 +474,16 @@ def save_gif(
         if len(duration) != len(frames):
             raise ValueError(f"duration has {len(duration)} values for {len(frames)} frames")
     frames = _pad(frames)
-    if Path(path).suffix.lower() != ".gif":
+    if os.fspath(path) != STDOUT and Path(path).suffix.lower() != ".gif":
         raise ValueError(f"{path}: an animation is written as GIF; name the file .gif")
     return save_image(
-        frames[0], path, save_all=True, append_images=frames[1:], duration=duration, loop=loop
+        frames[0],
+        path,
+        format="GIF",
+        save_all=True,
+        append_images=frames[1:],
+        duration=duration,
+        loop=loop,
     )
 
 

@@ -245,8 +245,8 @@ class SQ:
     block runs (the distribution of :meth:`step`, without a PRNG call per step).
 
     After the steps, ``num_lloyd_steps`` Lloyd steps polish the palette on every row: for
-    uint8 colours in ``"rgb"`` against the palette rounded to uint8 (the palette that will
-    be used; exact in integers), otherwise in float coordinates.
+    uint8 colours in ``"rgb"`` (without alpha) against the palette rounded to uint8 (the
+    palette that will be used; exact in integers), otherwise in float coordinates.
 
     Attributes:
       num_steps: SQ steps (default 500 up to ``k = 32``, else 1000; 0 skips SQ).
@@ -465,7 +465,7 @@ class SQ:
     def _polish(self, problem: ColourSet, palette: jax.Array) -> jax.Array:
         if not self.num_lloyd_steps:
             return palette
-        if problem.integer and problem.space == "rgb":
+        if problem.integer and problem.space == "rgb" and not problem.alpha:
             return _lloyd_rounded(
                 palette,
                 jnp.asarray(problem.colours),

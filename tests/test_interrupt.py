@@ -94,12 +94,18 @@ def _rerun_completes(src, out):
 
 
 @pytest.mark.slow
-def test_ctrl_c_mid_batch_summarises_and_resumes(folder, tmp_path):
+@pytest.mark.parametrize(
+    ("sig", "code", "word", "rerun"),
+    [(signal.SIGINT, 130, "interrupted", True), (signal.SIGTERM, 143, "terminated", False)],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_interrupted_batch_summarises_and_resumes(folder, tmp_path, sig, code, word, rerun):
+    """Ctrl-C and SIGTERM alike: exit 130/143, an exact summary, no temporary left."""
     out = tmp_path / "out"
-    code, stdout, stderr = _start_and_signal(folder, out, signal.SIGINT)
-    assert code == 130, stderr[-2000:]
+    got, stdout, stderr = _start_and_signal(folder, out, sig)
+    assert got == code, stderr[-2000:]
     assert "Traceback" not in stderr, stderr[-2000:]
-    assert "interrupted; finished outputs are complete, re-run to resume" in stderr, stderr
+    assert f"{word}; finished outputs are complete, re-run to resume" in stderr, stderr
     done = _check_outputs(out)
     assert 3 <= len(done) < NUM_FILES
     # Each write is counted by its own thread, and the pool is drained before the
@@ -108,6 +114,8 @@ def test_ctrl_c_mid_batch_summarises_and_resumes(folder, tmp_path):
     assert reported == len(done), stdout
     assert "0 failed, 0 skipped" in stdout, stdout
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    if not rerun:
+        return
     stdout = _rerun_completes(folder, out)
     assert f"{NUM_FILES - len(done)} done, 0 failed, {len(done)} skipped" in stdout
     assert len(_check_outputs(out)) == NUM_FILES
@@ -135,3 +143,19 @@ def test_stale_temporaries_are_removed_only_for_our_outputs(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     assert remove_stale_temps([tmp_path / "a.png", tmp_path / "missing" / "d.png"]) == 1
     assert sorted(os.listdir(tmp_path)) == [".a.png", ".b.png.zz99xx11.tmp", "a.png.tmp", "c.png"]
+
+
+def test_temporaries_of_long_names_fit_and_are_removed(tmp_path):
+    """A 250-byte output name: its temporary stays under 255 bytes, and is found again."""
+    from jaxquant import io
+
+    target = tmp_path / ("é" * 120 + ".png")  # 244 bytes in UTF-8
+    seen = []
+    with io.atomic_write(target) as tmp:
+        seen.append(tmp.name)
+        assert len(os.fsencode(tmp.name)) < 255
+        tmp.write_bytes(b"done")
+    assert target.read_bytes() == b"done"
+    (tmp_path / seen[0]).write_bytes(b"left by a killed run")
+    assert io.remove_stale_temps([target]) == 1
+    assert os.listdir(tmp_path) == [target.name]

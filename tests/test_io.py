@@ -79,7 +79,7 @@ def test_more_than_256_colours_refused():
 
 
 @pytest.mark.parametrize(
-    ("mode", "channels"), [("RGB", 3), ("L", 1), ("P", 3), ("CMYK", 3), ("I;16", 1), ("LA", 4)]
+    ("mode", "channels"), [("RGB", 3), ("L", 1), ("P", 3), ("CMYK", 3), ("I;16", 1), ("LA", 2)]
 )
 def test_load_image_modes(tmp_path, photo, mode, channels):
     im = Image.fromarray(photo)

@@ -6,16 +6,27 @@ command: :mod:`~jaxquant.cli.compress` (one file), :mod:`~jaxquant.cli.batch` (m
 files), :mod:`~jaxquant.cli.compare`, :mod:`~jaxquant.cli.sweep`.
 
 Exit codes: 0 success; 1 batch mode finished but some files failed; 2 usage or input
-error (one line on stderr, no traceback); 130 interrupted.
+error (one line on stderr, no traceback); 130 interrupted (SIGINT, Ctrl-C); 143
+terminated (SIGTERM). ``docs/errors.md`` lists every message.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
+import threading
 import warnings
-from pathlib import Path
 
-from jaxquant.cli._common import UserError, cache_dir, enable_compilation_cache
+from jaxquant.cli._common import (
+    STDIN,
+    Terminated,
+    UserError,
+    cache_dir,
+    display,
+    enable_compilation_cache,
+)
 from jaxquant.cli._parser import PROG, build_parser
 
 __all__ = ["main"]
@@ -31,8 +42,14 @@ def _compress(args) -> int:
             f"-k {args.k}: an indexed PNG holds at most 256 colours; use -k 256 or fewer, "
             "or --format rgb to write the quantized image as a truecolour PNG"
         )
+    if args.output is not None and args.out_dir is not None:
+        raise UserError(
+            "give -o (one output file) or --out-dir (a directory for many inputs), not both"
+        )
+    if STDIN in args.inputs and (len(args.inputs) > 1 or args.out_dir is not None):
+        raise UserError("- (standard input) is one image: give it alone, with -o")
     single = args.sample or (
-        len(args.inputs) == 1 and not Path(args.inputs[0]).is_dir() and args.out_dir is None
+        len(args.inputs) == 1 and not os.path.isdir(args.inputs[0]) and args.out_dir is None
     )
     if single:
         from jaxquant.cli import compress
@@ -41,7 +58,8 @@ def _compress(args) -> int:
     if args.output is not None:
         if len(args.inputs) == 1:
             raise UserError(
-                f"{args.inputs[0]}: is a directory; give --out-dir to compress the images in it"
+                f"{display(args.inputs[0])}: is a directory; give --out-dir to compress the "
+                "images in it"
             )
         raise UserError("-o names one output file; for many inputs give --out-dir")
     if args.out_dir is None:
@@ -63,14 +81,32 @@ def _dispatch(args) -> int:
     return sweep.run(args)
 
 
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While running, SIGTERM raises :class:`Terminated` in the main thread (like Ctrl-C)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code.
 
     0: success; 1: batch mode finished but some files failed; 2: usage or input error
-    (one line on stderr, no traceback); 130: interrupted.
+    (one line on stderr, no traceback); 130: interrupted (Ctrl-C); 143: terminated
+    (SIGTERM). Either way finished outputs are complete and no temporary file stays.
     """
     args = build_parser().parse_args(argv)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _sigterm_as_interrupt():
         # Pillow warns about recoverable damage (corrupt EXIF, oversized tags) and then
         # decodes the image; the CLI reports one line per problem, never warning text.
         warnings.filterwarnings("ignore", module="PIL")
@@ -80,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         except UserError as e:
             print(f"{PROG}: error: {e}", file=sys.stderr)
             return 2
+        except Terminated:
+            print(f"{PROG}: terminated", file=sys.stderr)
+            return 143
         except KeyboardInterrupt:
             print(f"{PROG}: interrupted", file=sys.stderr)
             return 130

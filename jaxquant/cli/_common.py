@@ -7,8 +7,15 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from jaxquant.io import display  # JAX-free, like this module
+
 __all__ = [
+    "STDIN",
+    "Terminated",
     "UserError",
+    "display",
+    "shown",
+    "stem",
     "cache_dir",
     "enable_compilation_cache",
     "image_suffixes",
@@ -21,6 +28,14 @@ __all__ = [
 
 class UserError(Exception):
     """An error caused by the user's input: reported on one line, exit code 2."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread and handled like Ctrl-C (exit code 143)."""
+
+
+STDIN = "-"
+"""The INPUT name that means standard input (and ``-o -`` standard output)."""
 
 
 def sample_path() -> Path:
@@ -68,14 +83,32 @@ def enable_compilation_cache(path: str | None) -> None:
             os.environ[name.upper()] = str(value)
 
 
-def load_input(path: Path, *, max_pixels: int | None = None):
-    """Read an input image; a bad file is a :class:`UserError` naming it."""
-    from jaxquant.io import ImageReadError, load_image
+def load_input(path: Path, args):
+    """Read an input image (``-``: standard input): ``(image, bytes read)``.
 
+    A bad file is a :class:`UserError` naming it. Uses ``args.max_pixels`` and
+    ``args.allow_truncated``.
+    """
+    import io
+
+    from jaxquant.io import ImageReadError, check_input, load_image
+
+    options = dict(max_pixels=args.max_pixels, allow_truncated=args.allow_truncated)
     try:
-        return load_image(path, max_pixels=max_pixels)
+        if os.fspath(path) == STDIN:
+            if sys.stdin is None or sys.stdin.isatty():
+                raise UserError("-: standard input is a terminal; pipe an image into it")
+            data = sys.stdin.buffer.read()
+            stream = io.BytesIO(data)
+            stream.name = "-"  # named in error messages
+            return load_image(stream, **options), len(data)
+        checked = check_input(path)
+        size = checked.stat().st_size
+        return load_image(checked, **options), size
     except ImageReadError as e:
         raise UserError(str(e)) from None
+    except OSError as e:
+        raise UserError(f"{display(path)}: cannot read ({e.strerror or e})") from None
 
 
 def input_path(args) -> Path:
@@ -85,14 +118,54 @@ def input_path(args) -> Path:
     return sample_path() if args.sample else Path(args.input)
 
 
-def output(path, *, inputs=(), force: bool = False, suffixes=None) -> Path:
-    """:func:`jaxquant.io.check_output`, failing as a :class:`UserError`."""
-    from jaxquant.io import OutputError, check_output
+def shown(given: str, name: str) -> str:
+    """An output as the user named it (``DIR/`` with the file name it gets)."""
+    return os.path.join(given, name) if given.endswith(("/", os.sep)) else given
+
+
+def stem(path: Path) -> str:
+    """The output name stem for an input (``stdin`` for ``-``)."""
+    return "stdin" if os.fspath(path) == STDIN else path.stem
+
+
+def output(
+    path,
+    *,
+    inputs=(),
+    others=(),
+    force: bool = False,
+    suffixes=None,
+    name: str | None = None,
+    stdout: bool = True,
+) -> Path:
+    """:func:`jaxquant.io.check_output`, failing as a :class:`UserError`.
+
+    Standard output (``-``) is refused when it is a terminal (binary data) or already
+    taken by another output of the run.
+    """
+    from jaxquant.io import STDOUT, OutputError, check_output
 
     try:
-        return check_output(path, inputs=inputs, force=force, suffixes=suffixes)
+        checked = check_output(
+            path,
+            inputs=inputs,
+            others=others,
+            force=force,
+            suffixes=suffixes,
+            name=name,
+            stdout=stdout,
+        )
     except OutputError as e:
         raise UserError(str(e)) from None
+    if os.fspath(checked) == STDOUT:
+        if any(os.fspath(o) == STDOUT for o in others):
+            raise UserError(f"{display(path)}: standard output is already another output")
+        if sys.stdout is None or sys.stdout.isatty():
+            raise UserError(
+                f"{display(path)}: standard output is a terminal; redirect it to a file "
+                "or a pipe (binary image data)"
+            )
+    return checked
 
 
 def image_suffixes() -> tuple[str, ...]:

@@ -39,6 +39,7 @@ def int_range(minimum: int, maximum: int):
         return value
 
     parse.__name__ = "integer"  # argparse names the type in its messages
+    parse.minimum, parse.maximum = minimum, maximum  # type: ignore[attr-defined]  # docs, tests
     return parse
 
 
@@ -193,8 +194,20 @@ def _k(p: argparse.ArgumentParser, help_text: str) -> None:
     )
 
 
+def _allow_truncated(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-truncated",
+        action="store_true",
+        help="decode images whose data ends early (missing rows come out black) instead "
+        "of refusing them",
+    )
+
+
 def _single_input(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", nargs="?", help="input image file (any format Pillow reads)")
+    p.add_argument(
+        "input", nargs="?", help="input image file (any format Pillow reads; - for stdin)"
+    )
+    _allow_truncated(p)
     p.add_argument("--sample", action="store_true", help="use the built-in sample photograph")
     p.add_argument(
         "--max-pixels",
@@ -223,13 +236,19 @@ def build_parser() -> argparse.ArgumentParser:
         "inputs",
         nargs="*",
         metavar="INPUT",
-        help="image files (any format Pillow reads) or directories of images",
+        help="image files (any format Pillow reads), directories of images, or - for "
+        "standard input",
     )
     c.add_argument(
         "--sample", action="store_true", help="use the built-in sample photograph as input"
     )
     _k(c, "number of palette colours (1-256 for indexed PNG output)")
-    c.add_argument("-o", "--output", help="output .png path (one input file)")
+    c.add_argument(
+        "-o",
+        "--output",
+        help="output .png path (one input file); - for standard output; DIR/ for "
+        "DIR/<input name>.png",
+    )
     c.add_argument(
         "--format",
         choices=_names.FORMATS,
@@ -265,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse images with more pixels than this, checked from the file header "
         "(default 178956970, Pillow's decompression-bomb limit)",
     )
+    _allow_truncated(c)
     dist = c.add_argument_group(
         "several processes (jax.distributed): each takes its own share of the files"
     )

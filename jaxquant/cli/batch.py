@@ -15,6 +15,7 @@ the run, the batch it lands in, or the number of processes.
 from __future__ import annotations
 
 import concurrent.futures as futures
+import contextlib
 import dataclasses
 import math
 import os
@@ -24,7 +25,7 @@ import time
 import zlib
 from pathlib import Path
 
-from jaxquant.cli._common import UserError
+from jaxquant.cli._common import Terminated, UserError, display
 from jaxquant.cli._parser import fit_options
 
 __all__ = ["IMAGE_SUFFIXES", "Job", "Summary", "collect", "run"]
@@ -121,7 +122,7 @@ def collect(
 
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
+        if os.path.isdir(path):
             if _inside(os.path.realpath(path), out_real):
                 reason = (
                     "is the --out-dir or inside it (outputs are never inputs); "
@@ -148,11 +149,49 @@ def collect(
                 unvisited.append((str(path), subdirs))
             for f, rel in sorted(found):
                 add(f, rel)
-        elif path.exists():
-            add(path, Path(path.name))
         else:
-            errors.append((str(path), "no such file or directory"))
+            problem = _not_readable(path)
+            if problem is None:
+                add(path, Path(path.name))
+            else:
+                errors.append((str(path), problem))
     return jobs, errors, unvisited
+
+
+def _not_readable(path: Path) -> str | None:
+    """Why a named input file cannot be read without blocking (``None``: it can)."""
+    from jaxquant.io import special_kind
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "no such file or directory"
+    except OSError as e:
+        return f"cannot read ({e.strerror or e})"
+    kind = special_kind(st.st_mode)
+    return None if kind is None else f"is {kind}, not a regular file; skipped"
+
+
+def _output_problem(dst: Path, inputs: set[tuple[int, int]]) -> str | None:
+    """Why an output path is refused (``None``: it may be written or skipped).
+
+    Symbolic links count for their targets: a link to an input is refused, a link to a
+    regular file (or nowhere) is written through.
+    """
+    from jaxquant.io import special_kind
+
+    try:
+        st = os.stat(dst)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        return f"cannot write {display(dst)} ({e.strerror or e})"
+    if (st.st_dev, st.st_ino) in inputs:
+        return f"output {display(dst)} is an input file; jaxquant never replaces an input"
+    kind = special_kind(st.st_mode)
+    if kind is not None:
+        return f"output {display(dst)} is {kind}; jaxquant writes regular files"
+    return None
 
 
 def _key_data(rel: Path) -> int:
@@ -170,7 +209,7 @@ def _load(job: Job, space: str, max_pixels: int | None):
         return image, job.src.stat().st_size
     except ImageReadError as e:
         text = str(e)
-        prefix = f"{job.src}: "
+        prefix = f"{display(job.src)}: "
         return text[len(prefix) :] if text.startswith(prefix) else text
     except OSError as e:
         return f"cannot read ({e.strerror or e})"
@@ -190,8 +229,8 @@ def run(args) -> int:
             f"--process-id {args.process_id} must be below --num-processes {args.num_processes}"
         )
     out_dir = Path(args.out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"{out_dir}: exists and is not a directory")
+    if os.path.lexists(out_dir) and not os.path.isdir(out_dir):
+        raise UserError(f"{display(out_dir)}: exists and is not a directory")
     options = fit_options(args)
 
     import jax
@@ -214,9 +253,9 @@ def run(args) -> int:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise UserError(f"{out_dir}: cannot create ({e.strerror or e})") from None
+        raise UserError(f"{display(out_dir)}: cannot create ({e.strerror or e})") from None
     if not os.access(out_dir, os.W_OK | os.X_OK):
-        raise UserError(f"{out_dir}: not writable")
+        raise UserError(f"{display(out_dir)}: not writable")
 
     from tqdm import tqdm
 
@@ -242,7 +281,7 @@ def run(args) -> int:
     def fail(path, reason: str, *, job: bool = True) -> None:
         with lock:
             summary.failed += 1
-            bar.write(f"jaxquant: error: {path}: {reason}", file=sys.stderr)
+            bar.write(f"jaxquant: error: {display(path)}: {reason}", file=sys.stderr)
             if job:
                 bar.update(1)
 
@@ -253,10 +292,10 @@ def run(args) -> int:
             dst.parent.mkdir(parents=True, exist_ok=True)
             written = save(result, dst, format=args.format)
         except OSError as e:
-            fail(job.src, f"cannot write {dst} ({e.strerror or e})")
+            fail(job.src, f"cannot write {display(dst)} ({e.strerror or e})")
             return
         except Exception as e:  # noqa: BLE001 - a thread's error must not vanish
-            fail(job.src, f"cannot write {dst} ({type(e).__name__}: {e})")
+            fail(job.src, f"cannot write {display(dst)} ({type(e).__name__}: {e})")
             return
         with lock:
             summary.add(size, written, float(result.psnr))
@@ -267,17 +306,23 @@ def run(args) -> int:
     for path, subdirs in unvisited:
         noun = "subdirectory" if subdirs == 1 else "subdirectories"
         bar.write(
-            f"jaxquant: note: {path}: {subdirs} {noun} not entered (use --recursive)",
+            f"jaxquant: note: {display(path)}: {subdirs} {noun} not entered (use --recursive)",
             file=sys.stderr,
         )
 
     remove_stale_temps(out_dir / job.rel for job in jobs)  # left by a killed run
+    inputs = set()
+    for job in jobs:
+        with contextlib.suppress(OSError):
+            st = os.stat(job.src)
+            inputs.add((st.st_dev, st.st_ino))
     todo = []
     for job in jobs:
         dst = out_dir / job.rel
-        if dst.exists() and os.path.samefile(dst, job.src):
-            fail(job.src, "output is the input file; jaxquant never replaces an input")
-        elif dst.exists() and not args.force:
+        problem = _output_problem(dst, inputs)
+        if problem is not None:
+            fail(job.src, problem)
+        elif os.path.exists(dst) and not args.force:
             summary.skipped += 1
             bar.update(1)
         else:
@@ -286,7 +331,7 @@ def run(args) -> int:
     base = jax.random.key(args.seed)
     chunk = args.batch_images * max(1, jax.local_device_count())
     workers = args.workers or min(8, os.cpu_count() or 1)
-    interrupted = False
+    interrupted = ""
     with futures.ThreadPoolExecutor(workers) as pool:
         chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
 
@@ -318,8 +363,8 @@ def run(args) -> int:
                         fail(job.src, "the fit diverged (non-finite palette); lower --lr")
                         continue
                     pool.submit(write, job, size, result)
-        except KeyboardInterrupt:
-            interrupted = True
+        except KeyboardInterrupt as e:
+            interrupted = "terminated" if isinstance(e, Terminated) else "interrupted"
             for f in loading:
                 f.cancel()
         # Leaving the pool waits for the writes already submitted (each atomic, each
@@ -328,12 +373,12 @@ def run(args) -> int:
     wall = time.perf_counter() - start
     if interrupted:
         print(
-            "jaxquant: interrupted; finished outputs are complete, re-run to resume",
+            f"jaxquant: {interrupted}; finished outputs are complete, re-run to resume",
             file=sys.stderr,
         )
     if not args.quiet or interrupted:
         for line in summary.lines(wall, process):
             print(line)
     if interrupted:
-        return 130
+        return 143 if interrupted == "terminated" else 130
     return 1 if summary.failed else 0

@@ -6,7 +6,20 @@ intensity histograms before and after.
 
 from __future__ import annotations
 
-from jaxquant.cli._common import UserError, image_suffixes, input_path, load_input, output
+import os
+import sys
+
+from jaxquant.cli._common import (
+    STDIN,
+    UserError,
+    display,
+    image_suffixes,
+    input_path,
+    load_input,
+    output,
+    shown,
+    stem,
+)
 from jaxquant.cli._parser import fit_options
 
 __all__ = ["quantize_for_report", "run"]
@@ -23,7 +36,7 @@ def quantize_for_report(args, path, image, k: int):
             jax.random.key(args.seed), image, k, mode=args.mode, **fit_options(args)
         )
     except (ValueError, TypeError, FloatingPointError) as e:
-        raise UserError(f"{path}: {e}") from None
+        raise UserError(f"{display(path)}: {e}") from None
 
 
 def run(args) -> int:
@@ -32,16 +45,26 @@ def run(args) -> int:
     if args.mode == "vector" and args.k > 256:
         raise UserError(f"-k {args.k}: an indexed PNG holds at most 256 colours; use 256 or fewer")
     suffixes = image_suffixes()
-    out = output(args.output, inputs=[path], force=args.force, suffixes=suffixes)
+    inputs = [] if os.fspath(path) == STDIN else [path]
+    name = stem(path)
+    out = output(
+        args.output, inputs=inputs, force=args.force, suffixes=suffixes, name=f"{name}.png"
+    )
     hist = None
     if args.histogram:
-        hist = output(args.histogram, inputs=[path, out], force=args.force, suffixes=suffixes)
-        if hist.resolve() == out.resolve():
-            raise UserError(f"{hist}: --histogram names the -o file; give another name")
+        hist = output(
+            args.histogram,
+            inputs=inputs,
+            others=[out],
+            force=args.force,
+            suffixes=suffixes,
+            name=f"{name}-histogram.png",
+        )
+    log = sys.stderr if "-" in (os.fspath(out), os.fspath(hist or "")) else sys.stdout
 
     from jaxquant import io, report
 
-    image = load_input(path, max_pixels=args.max_pixels)
+    image, _ = load_input(path, args)
     result = quantize_for_report(args, path, image, args.k)
     num_bytes = len(io.encode(result))
     caption = report.default_caption(args.k, float(result.mse), num_bytes=num_bytes)
@@ -58,13 +81,17 @@ def run(args) -> int:
             pooled = args.mode == "global"
             io.save_image(report.histogram_image(image, result.image, pooled=pooled), hist)
     except OSError as e:
-        raise UserError(f"{e.filename or out}: cannot write ({e.strerror or e})") from None
+        raise UserError(f"{display(e.filename or out)}: cannot write ({e.strerror or e})") from None
     if not args.quiet:
-        print(f"{path} -> {out}  ({im.width}x{im.height}, {size:,} bytes)")
-        print(
+        shown_out = display(shown(args.output, f"{name}.png"))
+        lines = [
+            f"{display(path)} -> {shown_out}  ({im.width}x{im.height}, {size:,} bytes)",
             f"  K {args.k}, space {args.space}, mode {args.mode}: mse {float(result.mse):.3f}, "
-            f"psnr {float(result.psnr):.2f} dB, indexed PNG {num_bytes:,} bytes"
-        )
+            f"psnr {float(result.psnr):.2f} dB, indexed PNG {num_bytes:,} bytes",
+        ]
         if hist is not None:
-            print(f"  histograms -> {hist}")
+            lines.append(
+                f"  histograms -> {display(shown(args.histogram, name + '-histogram.png'))}"
+            )
+        print("\n".join(lines), file=log)
     return 0

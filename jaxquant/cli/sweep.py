@@ -8,9 +8,20 @@ one after the other, with a progress bar, and the persistent compilation cache
 
 from __future__ import annotations
 
+import os
 import sys
 
-from jaxquant.cli._common import UserError, image_suffixes, input_path, load_input, output
+from jaxquant.cli._common import (
+    STDIN,
+    UserError,
+    display,
+    image_suffixes,
+    input_path,
+    load_input,
+    output,
+    shown,
+    stem,
+)
 from jaxquant.cli.compare import quantize_for_report
 
 __all__ = ["run"]
@@ -19,24 +30,34 @@ __all__ = ["run"]
 def run(args) -> int:
     """Run ``sweep`` (``args`` from :func:`jaxquant.cli._parser.build_parser`)."""
     path = input_path(args)
-    out = output(args.output, inputs=[path], force=args.force, suffixes=(".gif",))
+    inputs = [] if os.fspath(path) == STDIN else [path]
+    name = stem(path)
+    out = output(
+        args.output, inputs=inputs, force=args.force, suffixes=(".gif",), name=f"{name}.gif"
+    )
     plot = None
     if args.plot:
-        plot = output(args.plot, inputs=[path, out], force=args.force, suffixes=image_suffixes())
-        if plot.resolve() == out.resolve():
-            raise UserError(f"{plot}: --plot names the -o file; give another name")
+        plot = output(
+            args.plot,
+            inputs=inputs,
+            others=[out],
+            force=args.force,
+            suffixes=image_suffixes(),
+            name=f"{name}-errors.png",
+        )
         try:
             import matplotlib  # noqa: F401
         except ImportError:
             raise UserError(
-                f'{plot}: --plot draws with matplotlib: pip install "jaxquant[plot]"'
+                f'{display(plot)}: --plot draws with matplotlib: pip install "jaxquant[plot]"'
             ) from None
+    log = sys.stderr if "-" in (os.fspath(out), os.fspath(plot or "")) else sys.stdout
 
     from tqdm import tqdm
 
     from jaxquant import io, report
 
-    image = load_input(path, max_pixels=args.max_pixels)
+    image, _ = load_input(path, args)
     ks = sorted(set(args.ks))
     results, sizes = [], []
     bar = tqdm(
@@ -58,15 +79,19 @@ def run(args) -> int:
     try:
         size = report.save_gif(frames, out, duration=args.duration)
         if plot is not None:
-            title = f"{path.name}: space {args.space}, mode {args.mode}"
+            title = f"{display(name)}: space {args.space}, mode {args.mode}"
             report.plot_errors(ks, mse, psnr, sizes, plot, title=title)
     except OSError as e:
-        raise UserError(f"{e.filename or out}: cannot write ({e.strerror or e})") from None
+        raise UserError(f"{display(e.filename or out)}: cannot write ({e.strerror or e})") from None
     if not args.quiet:
-        print(f"{path} -> {out}  ({len(frames)} frames, {size:,} bytes)")
-        print(f"  {'K':>5}  {'MSE':>10}  {'PSNR':>8}  {'PNG bytes':>10}")
+        shown_out = display(shown(args.output, f"{name}.gif"))
+        lines = [
+            f"{display(path)} -> {shown_out}  ({len(frames)} frames, {size:,} bytes)",
+            f"  {'K':>5}  {'MSE':>10}  {'PSNR':>8}  {'PNG bytes':>10}",
+        ]
         for k, m, p, b in zip(ks, mse, psnr, sizes, strict=True):
-            print(f"  {k:>5}  {m:>10.3f}  {p:>8.2f}  {b:>10,}")
+            lines.append(f"  {k:>5}  {m:>10.3f}  {p:>8.2f}  {b:>10,}")
         if plot is not None:
-            print(f"  chart -> {plot}")
+            lines.append(f"  chart -> {display(shown(args.plot, name + '-errors.png'))}")
+        print("\n".join(lines), file=log)
     return 0
