@@ -39,6 +39,7 @@ _EXPORTS = {
     "paper_options": "jaxquant._quantize",
     "quantize": "jaxquant._quantize",
     "quantize_batch": "jaxquant._batch",
+    "quantize_to_quality": "jaxquant.quality",
     "quantize_ste": "jaxquant.soft",
     "remap": "jaxquant._remap",
     "save": "jaxquant.io",
@@ -48,10 +49,12 @@ _EXPORTS = {
 }
 _SUBMODULES = (
     "colour",
+    "dither",
     "io",
     "kernels",
     "losses",
     "problem",
+    "quality",
     "report",
     "seeding",
     "soft",
@@ -72,6 +75,7 @@ __all__ = [
     "Status",
     "assign",
     "colour",
+    "dither",
     "fit_palette",
     "io",
     "kernels",
@@ -82,9 +86,11 @@ __all__ = [
     "make_optimizer",
     "paper_options",
     "problem",
+    "quality",
     "quantize",
     "quantize_batch",
     "quantize_ste",
+    "quantize_to_quality",
     "remap",
     "report",
     "save",
@@ -114,10 +120,12 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
     from jaxquant import (
         colour,
+        dither,
         io,
         kernels,
         losses,
         problem,
+        quality,
         report,
         seeding,
         soft,
@@ -130,6 +138,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from jaxquant.io import load_image, save, save_png
     from jaxquant.kernels import assign
     from jaxquant.problem import ColourSet
+    from jaxquant.quality import quantize_to_quality
     from jaxquant.soft import quantize_ste, soft_quantize
     from jaxquant.solvers import (
         OPTIMIZERS,

@@ -22,5 +22,13 @@ MODES = ("vector", "channel", "global")
 LAYOUTS = ("loop", "matrix")
 """Layouts of the nearest-colour search (:data:`jaxquant.kernels.LAYOUTS`)."""
 
-FORMATS = ("indexed", "rgb")
-"""Output encodings of :func:`jaxquant.io.save`: indexed (palette) PNG, truecolour PNG."""
+FORMATS = ("png", "webp", "gif", "rgb")
+"""Output encodings of :func:`jaxquant.io.save`: indexed (palette) PNG, lossless WebP,
+GIF, and the quantized image as a truecolour PNG (any palette size)."""
+
+FORMAT_ALIASES = {"indexed": "png"}
+"""Older names of formats, still accepted (``"indexed"`` was 0.2's name for ``"png"``)."""
+
+DITHERS = ("none", "fs", "ordered")
+"""Dithering of :func:`jaxquant.remap` (:data:`jaxquant.dither.DITHERS`): none,
+Floyd-Steinberg error diffusion, ordered (a blue-noise threshold map)."""

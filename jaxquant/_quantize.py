@@ -25,7 +25,7 @@ import optax
 
 from jaxquant import _checks, _modes
 from jaxquant._fit import FitOptions, fit_palette, lossless_fit
-from jaxquant._remap import QuantizeResult, build_result, remap
+from jaxquant._remap import QuantizeResult, build_result, check_dither, remap
 from jaxquant.problem import ColourSet, has_few_colours
 from jaxquant.solvers import Lloyd, Status
 
@@ -103,7 +103,16 @@ def _refuse_traced(key, image) -> None:
         )
 
 
-def quantize(key: jax.Array, image, k: int, *, mode: str = "vector", **options: Any):
+def quantize(
+    key: jax.Array,
+    image,
+    k: int,
+    *,
+    mode: str = "vector",
+    dither: str = "none",
+    dither_level: float | None = None,
+    **options: Any,
+):
     """Quantize an image to ``k`` colours by Stochastic Quantization.
 
     The palette starts from k-means++ on a pixel subsample, then ``num_steps`` SQ steps
@@ -180,20 +189,30 @@ def quantize(key: jax.Array, image, k: int, *, mode: str = "vector", **options: 
     _refuse_traced(key, image)
     opts = FitOptions.make(k, **options)
     key = _checks.check_key(key)
+    method, level = check_dither(dither, dither_level)
     squeeze = not hasattr(image, "mode") and np.ndim(image) == 2
     arr = _checks.as_image_array(image)
     mode = _modes.check_mode(mode, opts.space, arr.shape[2])
     if mode != "vector":
+        if method != "none":
+            raise ValueError(f"dither={dither!r} needs mode 'vector' (a palette of colours)")
         parts = [quantize(kj, part, k, **options) for kj, part in _modes.split(key, arr, mode)]
         return _modes.combine(arr, mode, parts, squeeze=squeeze)
     prep = prepare(arr[:, :, 0] if squeeze else arr, k, opts)
     if prep.lossless(k):
         return lossless_result(prep, k)
-    return quantize_prepared(key, prep, k, opts, check=True)
+    return quantize_prepared(key, prep, k, opts, check=True, dither=method, dither_level=level)
 
 
 def quantize_prepared(
-    key: jax.Array, prep: Prepared, k: int, opts: FitOptions, *, check: bool
+    key: jax.Array,
+    prep: Prepared,
+    k: int,
+    opts: FitOptions,
+    *,
+    check: bool,
+    dither: str = "none",
+    dither_level: float = 0.0,
 ) -> QuantizeResult:
     """Fit and remap one prepared image; ``check`` raises for a diverged fit."""
     fit = fit_palette(key, prep.problem, k, **opts.kwargs())
@@ -210,6 +229,8 @@ def quantize_prepared(
         space=prep.problem.space,
         loss=getattr(opts.solver, "objective", None),
         layout=getattr(opts.solver, "layout", None),
+        dither=dither,
+        dither_level=dither_level if dither != "none" else None,
     )
     return result._replace(losses=fit.losses, status=jnp.asarray(fit.status, jnp.int32))
 

@@ -14,12 +14,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxquant import _checks, _ops, kernels
+from jaxquant import _checks, _names, _ops, dither, kernels
 from jaxquant.losses import Loss
 from jaxquant.problem import ColourSet
 from jaxquant.solvers import Status
 
-__all__ = ["QuantizeResult", "assign_colour_set", "remap"]
+__all__ = [
+    "QuantizeResult",
+    "assign_colour_set",
+    "check_dither",
+    "opacity_groups",
+    "remap",
+    "score_labels",
+]
 
 
 class QuantizeResult(NamedTuple):
@@ -155,6 +162,84 @@ def _assign_by_opacity(problem: ColourSet, palette, x, palette_s, layout):
 _assign_jit = jax.jit(assign_colour_set, static_argnames=("loss", "layout"))
 
 
+def score_labels(
+    problem: ColourSet, palette: jax.Array, labels: jax.Array, *, loss: Loss | None = None
+) -> tuple[jax.Array, jax.Array]:
+    """``(mse, loss)`` of a given assignment (e.g. a dithered one), as
+    :func:`assign_colour_set` reports them for its own (traceable)."""
+    colours = jnp.asarray(problem.colours)
+    w = jnp.asarray(problem.weights, jnp.float32)
+    total = jnp.maximum(jnp.sum(w), 1e-30)
+    palette_s = problem.palette_coordinates(palette)
+    diff = problem.coordinates() - palette_s[labels]
+    value = _objective(loss, palette_s, problem.coordinates, w, jnp.sum(diff * diff, axis=1), 1.0)
+    if problem.integer:
+        err = colours.astype(jnp.int32) - palette[labels].astype(jnp.int32)
+        sq_rgb = jnp.sum(err * err, axis=1).astype(jnp.float32)
+    else:
+        err = (colours.astype(jnp.float32) - palette[labels].astype(jnp.float32)) * 255.0
+        sq_rgb = jnp.sum(err * err, axis=1)
+    return jnp.sum(w * sq_rgb) / total / problem.channels, value
+
+
+def check_dither(dither_name: str, level) -> tuple[str, float]:
+    """A dithering method and level, checked: ``None`` is the method's default level
+    (:data:`jaxquant.dither.LEVELS`), and level 0 is ``"none"``."""
+    _checks.check_choice("dither", dither_name, _names.DITHERS)
+    if dither_name == "none":
+        if level is not None:
+            dither.check_level(level)
+        return "none", 0.0
+    level = dither.check_level(dither.LEVELS[dither_name] if level is None else level)
+    return ("none" if level == 0 else dither_name), level
+
+
+def opacity_groups(problem: ColourSet, palette, shape) -> tuple[jax.Array, jax.Array]:
+    """Pixel and entry groups that keep opacity exact while dithering (see
+    :func:`assign_colour_set`): opaque pixels take opaque entries and transparent pixels
+    transparent ones when the palette has such entries; translucent pixels any entry."""
+    full = 255 if problem.integer else 1.0
+    h, w = shape
+    row_alpha = jnp.asarray(problem.colours)[: h * w, -1].reshape(h, w)
+    entry_alpha = jnp.asarray(palette)[:, -1]
+    opaque, clear = entry_alpha == full, entry_alpha == 0
+    entry = jnp.where(opaque, 1, jnp.where(clear, 0, 2)).astype(jnp.int32)
+    pixel = jnp.where((row_alpha == full) & jnp.any(opaque), 1, -1)
+    pixel = jnp.where((row_alpha == 0) & jnp.any(clear), 0, pixel).astype(jnp.int32)
+    return pixel, entry
+
+
+def _dithered(problem: ColourSet, palette, labels, shape, *, method, level, loss):
+    """Labels of every row with the image's pixels dithered, and their (mse, loss)."""
+    h, w = shape
+    x = problem.coordinates()[: h * w].reshape(h, w, -1)
+    palette_s = problem.palette_coordinates(palette)
+    near = labels[: h * w].reshape(h, w)
+    groups, entry_groups = (None, None)
+    if problem.alpha:
+        groups, entry_groups = opacity_groups(problem, palette, shape)
+    if method == "fs":
+        out = dither.error_diffusion(
+            x,
+            palette_s,
+            level=level,
+            weights=dither.edge_weights(x),
+            nearest=near,
+            groups=groups,
+            palette_groups=entry_groups,
+        )
+    else:
+        out = dither.ordered(
+            x, palette_s, level=level, nearest=near, groups=groups, palette_groups=entry_groups
+        )
+    labels = jnp.concatenate([out.reshape(-1), labels[h * w :]])
+    mse, value = score_labels(problem, palette, labels, loss=loss)
+    return labels, mse, value
+
+
+_dithered_jit = jax.jit(_dithered, static_argnames=("shape", "method", "level", "loss"))
+
+
 def _palette_for(problem: ColourSet, palette) -> Any:
     """A palette converted to the set's colour type, with its shape checked."""
     traced = _checks.is_traced(palette)
@@ -185,12 +270,20 @@ def remap(
     space: str | None = None,
     loss: Loss | None = None,
     layout: str | None = None,
+    dither: str = "none",
+    dither_level: float | None = None,
 ) -> QuantizeResult:
-    """Map every pixel of an image to its exactly nearest colour of ``palette``.
+    """Map every pixel of an image to its exactly nearest colour of ``palette``, or dither.
 
     Traceable: works under ``jax.jit`` and ``jax.vmap`` (over a stack of images of one
     shape, or of palettes). Eagerly, images are padded to a size bucket so that images
     of similar sizes share one compiled program.
+
+    With ``dither`` the pixels take the colours a dithering picks instead
+    (:mod:`jaxquant.dither`): ``"fs"`` Floyd-Steinberg error diffusion (with less
+    diffusion on edges, :func:`~jaxquant.dither.edge_weights`) or ``"ordered"``
+    (blue-noise thresholds). The MSE grows, but smooth gradients lose their bands.
+    Opacity stays exact as without dithering.
 
     Args:
       image: ``(H, W, C)`` or ``(H, W)`` array, uint8 or float in ``[0, 1]``, 1-4
@@ -203,10 +296,16 @@ def remap(
         colour set's own); :data:`jaxquant.colour.SPACES`.
       loss: the objective reported as ``loss`` (default: the squared loss).
       layout: the nearest-colour search (:data:`jaxquant.kernels.LAYOUTS`).
+      dither: ``"none"`` (the default), ``"fs"`` or ``"ordered"``
+        (:data:`jaxquant.dither.DITHERS`); images only, not colour sets.
+      dither_level: strength in ``[0, 1]`` (0 is the same as ``"none"``; default: the
+        method's tuned level, :data:`jaxquant.dither.LEVELS`: 0.85 for ``"fs"``, 1 for
+        ``"ordered"``).
 
     Returns:
       A :class:`QuantizeResult` (``losses`` is empty; ``status`` is OK unless the palette
-      has non-finite values).
+      has non-finite values); ``mse``, ``psnr`` and ``loss`` are those of the image
+      returned, dithered or not.
 
     Examples:
       >>> import numpy as np, jaxquant
@@ -214,8 +313,20 @@ def remap(
       >>> r = jaxquant.remap(image, np.array([[255, 255, 255], [1, 2, 3]], np.uint8))
       >>> r.indices.tolist(), r.image[0, 1].tolist(), round(float(r.mse), 2)
       ([[1, 0]], [255, 255, 255], 14.83)
+      >>> ramp = np.repeat(np.linspace(0, 255, 64).astype(np.uint8)[None, :, None], 16, 0)
+      >>> two = np.array([[0], [255]], np.uint8)
+      >>> plain, fs = jaxquant.remap(ramp, two), jaxquant.remap(ramp, two, dither="fs")
+      >>> def column_error(r):  # how far each column's mean is from the ramp's
+      ...     return float(np.abs(r.image.mean(axis=0) - ramp.mean(axis=0)).mean())
+      >>> round(column_error(plain)), round(column_error(fs))
+      (63, 14)
     """
+    method, level = check_dither(dither, dither_level)
     if isinstance(image, ColourSet):
+        if method != "none":
+            raise ValueError(
+                "dithering needs an image (pixels in rows and columns), not a colour set"
+            )
         if space is not None and space != image.space:
             raise ValueError(
                 f"the colour set is in space {image.space!r}, not {space!r}; build it with "
@@ -231,6 +342,10 @@ def remap(
         dtype = np.dtype(arr.dtype)
     pal = _palette_for(problem, palette)
     labels, mse, value = _assign_jit(problem, pal, loss=loss, layout=layout)
+    if method != "none" and shape is not None:
+        labels, mse, value = _dithered_jit(
+            problem, pal, labels, shape[:2], method=method, level=level, loss=loss
+        )
     traced = _checks.is_traced(labels) or _checks.is_traced(pal)
     xp: Any = jnp if traced else np
     finite = xp.all(xp.isfinite(xp.asarray(pal).astype(xp.float32)))
@@ -261,7 +376,7 @@ def build_result(
     """
     xp: Any = jnp if traced else np
     labels = labels if traced else np.asarray(labels)
-    palette = palette if traced else np.asarray(palette)
+    palette = jnp.asarray(palette) if traced else np.asarray(palette)  # a concrete palette too
     if shape is None:
         indices = labels
     else:

@@ -111,7 +111,7 @@ def test_an_existing_output_is_refused_unless_forced(tmp_path, small_png, capsys
             assert im.mode == "P"
 
 
-@pytest.mark.parametrize("name", ["o.jpg", "o.PNG.gif", "o"])
+@pytest.mark.parametrize("name", ["o.jpg", "o.PNG.bmp", "o"])
 def test_an_output_must_be_named_for_what_it_holds(tmp_path, small_png, capsys, name):
     out = tmp_path / name
     assert main(["compress", str(small_png), "-k", "8", "-o", str(out), *FAST]) == 2

@@ -521,7 +521,7 @@ def test_k_above_256_explains_and_offers_rgb(tmp_path, good_png, capsys):
     out = tmp_path / "o.png"
     assert main(["compress", str(good_png), "-o", str(out), *OPTS, "-k", "300"]) == 2
     err = _one_line_error(capsys)
-    assert "indexed PNG holds at most 256 colours" in err
+    assert "png holds at most 256 colours" in err
     assert "--format rgb" in err
     assert not out.exists()
 

@@ -6,8 +6,9 @@ command: :mod:`~jaxquant.cli.compress` (one file), :mod:`~jaxquant.cli.batch` (m
 files), :mod:`~jaxquant.cli.compare`, :mod:`~jaxquant.cli.sweep`.
 
 Exit codes: 0 success; 1 batch mode finished but some files failed; 2 usage or input
-error (one line on stderr, no traceback); 130 interrupted (SIGINT, Ctrl-C); 143
-terminated (SIGTERM). ``docs/errors.md`` lists every message.
+error (one line on stderr, no traceback); 98 ``--skip-if-larger`` kept the input (one
+file); 99 ``--quality`` could not reach its minimum (one file); 130 interrupted (SIGINT,
+Ctrl-C); 143 terminated (SIGTERM). ``docs/errors.md`` lists every message.
 """
 
 from __future__ import annotations
@@ -37,11 +38,16 @@ def _compress(args) -> int:
         raise UserError("give INPUT files or --sample, not both")
     if not args.sample and not args.inputs:
         raise UserError("give at least one INPUT file or directory, or --sample")
-    if args.k > 256 and args.format == "indexed":
-        raise UserError(
-            f"-k {args.k}: an indexed PNG holds at most 256 colours; use -k 256 or fewer, "
-            "or --format rgb to write the quantized image as a truecolour PNG"
-        )
+    if args.k is None and args.quality is None:
+        raise UserError("give the number of colours with -k K, or --quality MIN-MAX")
+    if args.quality is not None and args.mode != "vector":
+        raise UserError("--quality chooses the colours of --mode vector only")
+    if args.dither != "none" and args.mode != "vector":
+        raise UserError("--dither takes --mode vector (a palette of colours)")
+    if args.ext is not None and (args.output is not None or args.out_dir is not None):
+        raise UserError("give --ext (outputs next to the inputs) or -o / --out-dir, not both")
+    if args.ext is not None and ("/" in args.ext or os.sep in args.ext or not args.ext.strip(".")):
+        raise UserError(f"--ext {args.ext!r}: a file-name suffix such as -fs8.png")
     if args.output is not None and args.out_dir is not None:
         raise UserError(
             "give -o (one output file) or --out-dir (a directory for many inputs), not both"
@@ -51,6 +57,8 @@ def _compress(args) -> int:
     single = args.sample or (
         len(args.inputs) == 1 and not os.path.isdir(args.inputs[0]) and args.out_dir is None
     )
+    if args.sample and args.ext is not None:
+        raise UserError("--ext writes next to the input; with --sample give -o")
     if single:
         from jaxquant.cli import compress
 
@@ -62,8 +70,8 @@ def _compress(args) -> int:
                 "images in it"
             )
         raise UserError("-o names one output file; for many inputs give --out-dir")
-    if args.out_dir is None:
-        raise UserError("many inputs (or a directory) need --out-dir")
+    if args.out_dir is None and args.ext is None:
+        raise UserError("many inputs (or a directory) need --out-dir (or --ext)")
     from jaxquant.cli import batch
 
     return batch.run(args)
@@ -98,6 +106,22 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+def _attach_values(argv: list[str]) -> list[str]:
+    """``--ext -fs8.png`` as ``--ext=-fs8.png``: pngquant's suffixes start with ``-``."""
+    out: list[str] = []
+    it = iter(argv)
+    for a in it:
+        if a == "--":
+            out += [a, *it]
+            break
+        if a == "--ext":
+            value = next(it, None)
+            out.append(a if value is None else f"--ext={value}")
+        else:
+            out.append(a)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code.
 
@@ -105,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     (one line on stderr, no traceback); 130: interrupted (Ctrl-C); 143: terminated
     (SIGTERM). Either way finished outputs are complete and no temporary file stays.
     """
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_attach_values(sys.argv[1:] if argv is None else argv))
     with warnings.catch_warnings(), _sigterm_as_interrupt():
         # Pillow warns about recoverable damage (corrupt EXIF, oversized tags) and then
         # decodes the image; the CLI reports one line per problem, never warning text.

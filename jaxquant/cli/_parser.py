@@ -15,9 +15,39 @@ from typing import Any
 from jaxquant import __version__, _names
 from jaxquant._checks import MAX_K
 
-__all__ = ["FIT_FLAGS", "PROG", "build_parser", "fit_options"]
+__all__ = [
+    "EXIT_QUALITY",
+    "EXIT_SKIPPED",
+    "FIT_FLAGS",
+    "PROG",
+    "SPEEDS",
+    "build_parser",
+    "fit_options",
+    "unit_interval",
+]
 
 PROG = "jaxquant"
+
+EXIT_SKIPPED = 98
+"""Exit code of ``--skip-if-larger`` when a result was not smaller (pngquant's code)."""
+
+EXIT_QUALITY = 99
+"""Exit code when ``--quality MIN-MAX`` cannot reach MIN (pngquant's code)."""
+
+# --speed N: (factor on the tuned number of SQ steps, exact Lloyd steps after them).
+# 4 is the library's defaults, as 4 is pngquant's default speed.
+SPEEDS = {
+    1: (4.0, 4),
+    2: (3.0, 3),
+    3: (2.0, 2),
+    4: (1.0, None),
+    5: (0.75, None),
+    6: (0.5, None),
+    7: (0.35, None),
+    8: (0.25, None),
+    9: (0.15, None),
+    10: (0.1, None),
+}
 
 MAX_SEED = (1 << 32) - 1  # jax.random.key keeps 32 bits: larger seeds would collide
 
@@ -58,6 +88,14 @@ def positive_float(text: str) -> float:
     value = _number(text)
     if not 0 < value <= 3.4e38:
         raise argparse.ArgumentTypeError(f"must be a positive number up to 3.4e38, got {text}")
+    return value
+
+
+def unit_interval(text: str) -> float:
+    """An argparse type: a number in ``[0, 1]``."""
+    value = _number(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number in 0..1, got {text}")
     return value
 
 
@@ -168,7 +206,7 @@ def _add_fit_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_run_flags(p: argparse.ArgumentParser) -> None:
+def _add_run_flags(p: argparse.ArgumentParser, *, verbose: bool = False) -> None:
     p.add_argument("--seed", type=int_range(0, MAX_SEED), default=0, help="random seed (default 0)")
     p.add_argument(
         "--cache-dir",
@@ -185,7 +223,15 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         help="replace existing output files (refused by default; in batch mode they are "
         "skipped, so an interrupted run resumes)",
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    talk = p.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    if verbose:
+        talk.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            help="also print the fit's options, where the time went, and the palette's use",
+        )
 
 
 def _k(p: argparse.ArgumentParser, help_text: str) -> None:
@@ -242,19 +288,81 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--sample", action="store_true", help="use the built-in sample photograph as input"
     )
-    _k(c, "number of palette colours (1-256 for indexed PNG output)")
+    c.add_argument(
+        "-k",
+        "--colors",
+        dest="k",
+        type=int_range(1, MAX_K),
+        default=None,
+        help="number of palette colours (1-256 for png/webp/gif output); required unless "
+        "--quality is given (then the most colours it may use)",
+    )
     c.add_argument(
         "-o",
         "--output",
-        help="output .png path (one input file); - for standard output; DIR/ for "
-        "DIR/<input name>.png",
+        help="output file (one input): .png, .webp or .gif; - for standard output; DIR/ "
+        "for DIR/<input name>.png",
     )
     c.add_argument(
         "--format",
-        choices=_names.FORMATS,
-        default="indexed",
-        help="indexed: palette PNG, up to 256 colours (default); rgb: the quantized image "
-        "as a truecolour PNG (any -k, larger files)",
+        choices=_names.FORMATS + tuple(_names.FORMAT_ALIASES),
+        default=None,
+        help="png: indexed PNG, up to 256 colours; webp: lossless WebP; gif: GIF; rgb: the "
+        "quantized image as a truecolour PNG (any -k, larger files). Default: from the "
+        "output's suffix (.png, .webp, .gif), png for - and --out-dir",
+    )
+    c.add_argument(
+        "--ext",
+        metavar="SUFFIX",
+        help="write each output next to its input, named <input stem>SUFFIX (e.g. "
+        "-fs8.png, as pngquant does); instead of -o / --out-dir",
+    )
+    out = c.add_argument_group("output (pngquant's conventions)")
+    out.add_argument(
+        "--dither",
+        choices=_names.DITHERS,
+        default="none",
+        help="none: nearest colours (default, smallest error and files); fs: "
+        "Floyd-Steinberg error diffusion; ordered: blue-noise ordered dithering",
+    )
+    out.add_argument(
+        "--dither-level",
+        type=unit_interval,
+        default=None,
+        metavar="0..1",
+        help="dithering strength (default 0.85 for fs, 1 for ordered; 0 = no dithering)",
+    )
+    out.add_argument(
+        "--quality",
+        metavar="MIN-MAX",
+        help="instead of -k: the fewest colours (up to -k, default 256) that reach quality "
+        "MAX (0-100, pngquant's scale); fail with exit code 99 if even then below MIN. "
+        "MAX alone, MIN- and -MAX also work",
+    )
+    out.add_argument(
+        "--speed",
+        type=int_range(1, 10),
+        default=None,
+        help="1 (slowest, best) .. 10 (fastest, rougher): scales the SQ steps and adds "
+        "Lloyd steps at 1-3 (default 4: the tuned defaults); --steps/--lloyd-steps win",
+    )
+    out.add_argument(
+        "--skip-if-larger",
+        action="store_true",
+        help="do not write a result that is not smaller than the input file (exit code 98 "
+        "for one file; counted as skipped in batch mode)",
+    )
+    out.add_argument(
+        "--optimize",
+        action="store_true",
+        help="search harder for the smallest file, and run oxipng when installed "
+        "(pip install 'jaxquant[optimize]')",
+    )
+    out.add_argument(
+        "--strip",
+        action="store_true",
+        help="drop the input's colour metadata (ICC profile, gamma, sRGB) instead of "
+        "copying it into the output",
     )
     c.add_argument(
         "--out-dir",
@@ -292,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--num-processes", type=int_range(1, 1 << 16), help="processes in the job")
     dist.add_argument("--process-id", type=int_range(0, (1 << 16) - 1), help="this process's index")
     _add_fit_flags(c)
-    _add_run_flags(c)
+    _add_run_flags(c, verbose=True)
     c.add_argument(
         "--animate-steps",
         metavar="GIF",

@@ -1,4 +1,5 @@
-"""``jaxquant compress INPUT... --out-dir DIR``: many files, batched, sharded, resumable.
+"""``jaxquant compress INPUT... --out-dir DIR`` (or ``--ext SUFFIX``): many files,
+batched, sharded, resumable.
 
 The pipeline keeps the device busy while threads do the file work: images are read and
 decoded by a thread pool one chunk ahead, each chunk is quantized by
@@ -6,6 +7,10 @@ decoded by a thread pool one chunk ahead, each chunk is quantized by
 and PNGs are encoded and written atomically by the same pool. Outputs that already
 exist are skipped (so an interrupted run resumes where it stopped) unless ``--force``.
 A bad file is reported on one line and skipped; the exit code is 1 if any file failed.
+With ``--ext`` each output goes next to its input; with ``--dither`` the fitted palettes
+are dithered image by image (one compiled program per image size); with ``--quality``
+images are fitted one by one (each chooses its own number of colours); with
+``--skip-if-larger`` a result not smaller than its input is counted as skipped.
 
 Each image's key is ``fold_in(key(seed), crc32(output path relative to --out-dir))``:
 a file's result depends on the seed and its name only, not on which other files are in
@@ -25,8 +30,8 @@ import time
 import zlib
 from pathlib import Path
 
+from jaxquant.cli import _encode
 from jaxquant.cli._common import Terminated, UserError, display
-from jaxquant.cli._parser import fit_options
 
 __all__ = ["IMAGE_SUFFIXES", "Job", "Summary", "collect", "run"]
 
@@ -40,7 +45,7 @@ IMAGE_SUFFIXES = frozenset(
 class Job:
     """One input file and where its output goes (ordered by output path: unique)."""
 
-    rel: Path  # output path relative to --out-dir (suffix .png)
+    rel: Path  # output path relative to --out-dir (with --ext: the output path itself)
     src: Path
 
 
@@ -56,6 +61,7 @@ class Summary:
     psnr_sum: float = 0.0
     psnr_count: int = 0  # finite PSNRs only (lossless images have inf)
     lossless: int = 0
+    larger: int = 0  # --skip-if-larger: results not smaller than their input, not written
 
     def add(self, bytes_in: int, bytes_out: int, psnr: float) -> None:
         self.done += 1
@@ -71,7 +77,8 @@ class Summary:
         rate = self.done / wall if wall > 0 else 0.0
         lines = [
             f"{process}images    {self.done} done, {self.failed} failed, "
-            f"{self.skipped} skipped (output exists)",
+            f"{self.skipped} skipped (output exists)"
+            + (f", {self.larger} kept (result not smaller)" if self.larger else ""),
         ]
         if self.done:  # nothing to average over when every file was skipped or failed
             ratio = self.bytes_in / self.bytes_out if self.bytes_out else math.inf
@@ -93,29 +100,37 @@ def _inside(real: str, directory: str) -> bool:
 
 
 def collect(
-    inputs, out_dir: Path, *, recursive: bool
+    inputs,
+    out_dir: Path | None,
+    *,
+    recursive: bool,
+    suffix: str = ".png",
+    ext: str | None = None,
 ) -> tuple[list[Job], list[tuple[str, str]], list[tuple[str, int]]]:
     """Expand inputs into jobs.
 
-    A file input writes ``out_dir/<stem>.png``; a directory input ``D`` writes
-    ``out_dir/<path relative to D>.png`` for each image in it (by suffix; hidden files
-    skipped; subdirectories with ``recursive``). Files inside ``out_dir`` are never
+    A file input writes ``out_dir/<stem><suffix>``; a directory input ``D`` writes
+    ``out_dir/<path relative to D>`` (with ``suffix``) for each image in it (by suffix;
+    hidden files skipped; subdirectories with ``recursive``). Files inside ``out_dir``
+    are never inputs. With ``ext`` (and no ``out_dir``) every output is
+    ``<input stem><ext>`` next to its input, and files already named so are not
     inputs. Two inputs mapping to one output: the second is an error.
 
     Returns:
       ``(jobs, errors, unvisited)``: errors as ``(path, reason)``, and for each
       directory input without ``recursive`` the number of subdirectories not entered.
     """
-    out_real = os.path.realpath(out_dir)
+    out_real = None if out_dir is None else os.path.realpath(out_dir)
     jobs: list[Job] = []
     errors: list[tuple[str, str]] = []
     unvisited: list[tuple[str, int]] = []
     seen: dict[Path, Path] = {}
 
     def add(src: Path, rel: Path) -> None:
-        rel = rel.with_suffix(".png")
+        rel = src.with_name(src.stem + ext) if ext is not None else rel.with_suffix(suffix)
         if rel in seen:
-            errors.append((str(src), f"same output {out_dir / rel} as {seen[rel]}; skipped"))
+            where = rel if out_dir is None else out_dir / rel
+            errors.append((str(src), f"same output {where} as {seen[rel]}; skipped"))
             return
         seen[rel] = src
         jobs.append(Job(rel, src))
@@ -123,7 +138,7 @@ def collect(
     for item in inputs:
         path = Path(item)
         if os.path.isdir(path):
-            if _inside(os.path.realpath(path), out_real):
+            if out_real is not None and _inside(os.path.realpath(path), out_real):
                 reason = (
                     "is the --out-dir or inside it (outputs are never inputs); "
                     "give another --out-dir"
@@ -142,8 +157,10 @@ def collect(
                     continue
                 if f.suffix.lower() not in IMAGE_SUFFIXES or not f.is_file():
                     continue
-                if _inside(os.path.realpath(f), out_real):
+                if out_real is not None and _inside(os.path.realpath(f), out_real):
                     continue
+                if ext is not None and f.name.endswith(ext):
+                    continue  # an output of an earlier --ext run
                 found.append((f, rel))
             if subdirs:
                 unvisited.append((str(path), subdirs))
@@ -194,6 +211,16 @@ def _output_problem(dst: Path, inputs: set[tuple[int, int]]) -> str | None:
     return None
 
 
+def _to_quality(key, image, quality, k: int, options):
+    """The result of ``--quality`` for one image, or the reason it has none."""
+    from jaxquant.quality import QualityError, quantize_to_quality
+
+    try:
+        return quantize_to_quality(key, image, quality, max_colors=k, **options)
+    except QualityError as e:
+        return str(e)
+
+
 def _key_data(rel: Path) -> int:
     return zlib.crc32(rel.as_posix().encode()) & 0x7FFFFFFF
 
@@ -228,17 +255,36 @@ def run(args) -> int:
         raise UserError(
             f"--process-id {args.process_id} must be below --num-processes {args.num_processes}"
         )
-    out_dir = Path(args.out_dir)
-    if os.path.lexists(out_dir) and not os.path.isdir(out_dir):
+    out_dir = None if args.out_dir is None else Path(args.out_dir)
+    if out_dir is not None and os.path.lexists(out_dir) and not os.path.isdir(out_dir):
         raise UserError(f"{display(out_dir)}: exists and is not a directory")
-    options = fit_options(args)
+    fmt = _encode.canonical(args.format)
+    if args.ext is not None:
+        fmt = _encode.output_format(args.ext, fmt)
+    fmt = fmt or "png"
+    if fmt != "rgb" and args.k is not None and args.k > 256:
+        raise UserError(
+            f"-k {args.k}: {fmt} holds at most 256 colours; use -k 256 or fewer, or "
+            "--format rgb to write the quantized images as truecolour PNGs"
+        )
+    quality = None
+    if args.quality is not None:
+        from jaxquant.quality import parse_quality
+
+        try:
+            quality = parse_quality(args.quality)
+        except ValueError as e:
+            raise UserError(f"--quality {args.quality}: {e}") from None
+    k = args.k if args.k is not None else 256
 
     import jax
 
     import jaxquant
+    from jaxquant.cli.compress import speed_options
 
     try:  # every option checked before a file is read
-        jaxquant.FitOptions.make(args.k, **options)
+        options = speed_options(args, k)
+        jaxquant.FitOptions.make(k, **options)
     except (ValueError, TypeError) as e:
         raise UserError(str(e)) from None
     if args.coordinator is not None:
@@ -250,19 +296,29 @@ def run(args) -> int:
             )
         except Exception as e:  # noqa: BLE001 - any failure here is the user's setup
             raise UserError(f"--coordinator {args.coordinator}: cannot start ({e})") from None
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"{display(out_dir)}: cannot create ({e.strerror or e})") from None
-    if not os.access(out_dir, os.W_OK | os.X_OK):
-        raise UserError(f"{display(out_dir)}: not writable")
+    if out_dir is not None:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"{display(out_dir)}: cannot create ({e.strerror or e})") from None
+        if not os.access(out_dir, os.W_OK | os.X_OK):
+            raise UserError(f"{display(out_dir)}: not writable")
 
     from tqdm import tqdm
 
-    from jaxquant.io import remove_stale_temps, save
+    from jaxquant.io import read_metadata, remove_stale_temps
+
+    def target(job: Job) -> Path:
+        return job.rel if out_dir is None else out_dir / job.rel
 
     start = time.perf_counter()
-    jobs, errors, unvisited = collect(args.inputs, out_dir, recursive=args.recursive)
+    jobs, errors, unvisited = collect(
+        args.inputs,
+        out_dir,
+        recursive=args.recursive,
+        suffix=_encode.SUFFIXES[fmt],
+        ext=args.ext,
+    )
     index, count = jax.process_index(), jax.process_count()
     process = f"[{index}/{count}] " if count > 1 else ""
     jobs = jaxquant.shard_files(jobs, process_index=index, process_count=count)
@@ -287,10 +343,17 @@ def run(args) -> int:
 
     def write(job: Job, size: int, result) -> None:
         """Encode and write one output, then count it (runs on the thread pool)."""
-        dst = out_dir / job.rel
+        dst = target(job)
         try:
+            metadata = None
+            if not args.strip:
+                with contextlib.suppress(OSError, ValueError):
+                    metadata = read_metadata(job.src)
             dst.parent.mkdir(parents=True, exist_ok=True)
-            written = save(result, dst, format=args.format)
+            written = _encode.write(result, dst, fmt, args, metadata=metadata, bytes_in=size)
+        except UserError as e:
+            fail(job.src, str(e))
+            return
         except OSError as e:
             fail(job.src, f"cannot write {display(dst)} ({e.strerror or e})")
             return
@@ -298,7 +361,10 @@ def run(args) -> int:
             fail(job.src, f"cannot write {display(dst)} ({type(e).__name__}: {e})")
             return
         with lock:
-            summary.add(size, written, float(result.psnr))
+            if written.skipped:
+                summary.larger += 1
+            else:
+                summary.add(size, written.size, float(result.psnr))
             bar.update(1)
 
     for path, reason in errors:
@@ -310,7 +376,7 @@ def run(args) -> int:
             file=sys.stderr,
         )
 
-    remove_stale_temps(out_dir / job.rel for job in jobs)  # left by a killed run
+    remove_stale_temps(target(job) for job in jobs)  # left by a killed run
     inputs = set()
     for job in jobs:
         with contextlib.suppress(OSError):
@@ -318,7 +384,7 @@ def run(args) -> int:
             inputs.add((st.st_dev, st.st_ino))
     todo = []
     for job in jobs:
-        dst = out_dir / job.rel
+        dst = target(job)
         problem = _output_problem(dst, inputs)
         if problem is not None:
             fail(job.src, problem)
@@ -357,11 +423,27 @@ def run(args) -> int:
                 keys = jax.vmap(lambda d: jax.random.fold_in(base, d))(
                     jax.numpy.asarray([_key_data(j.rel) for j in ready], jax.numpy.uint32)
                 )
-                results = jaxquant.quantize_batch(keys, images, args.k, max_batch=chunk, **options)
-                for job, result, size in zip(ready, results, sizes, strict=True):
+                if quality is None:
+                    results = jaxquant.quantize_batch(keys, images, k, max_batch=chunk, **options)
+                else:  # each image its own number of colours: one by one
+                    results = [
+                        _to_quality(key_i, image, quality, k, options)
+                        for key_i, image in zip(keys, images, strict=True)
+                    ]
+                for job, result, size, image in zip(ready, results, sizes, images, strict=True):
+                    if isinstance(result, str):
+                        fail(job.src, result)
+                        continue
                     if int(result.status) != jaxquant.Status.OK:
                         fail(job.src, "the fit diverged (non-finite palette); lower --lr")
                         continue
+                    if args.dither != "none":
+                        result = jaxquant.remap(
+                            image,
+                            result.palette,
+                            dither=args.dither,
+                            dither_level=args.dither_level,
+                        )
                     pool.submit(write, job, size, result)
         except KeyboardInterrupt as e:
             interrupted = "terminated" if isinstance(e, Terminated) else "interrupted"

@@ -1,0 +1,128 @@
+"""Start-up and whole-command time: ``jaxquant`` against ``pngquant``, as a user runs them.
+
+Every row is a fresh process timed from outside (wall clock, ``subprocess``), repeated
+``--repeats`` times with the commands interleaved, reported as medians:
+
+- ``jaxquant --help`` and ``python -c "import jaxquant"`` (no JAX loaded);
+- one photo, ``compress IN -k K -o OUT``: with an empty compilation cache
+  (``--cache-dir ''``, every program compiled) and with a warm persistent cache (the
+  default after a first run), against ``pngquant K`` (its default dithering) and
+  ``pngquant --nofs K`` on the same file, and jaxquant ``--dither fs``;
+- a folder of ``--folder`` photos: ``compress DIR --out-dir OUT`` (warm cache) against
+  ``pngquant`` run once per file (a shell loop) and once with every file
+  (``pngquant --ext .png K FILES...`` into a copy).
+
+Usage::
+
+    python benchmarks/bench_startup.py --repeats 5 --folder 20 --out docs/benchmarks-startup.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics as st
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_quality import DEFAULT_DATA, machine  # noqa: E402
+
+
+def timed(cmd: list[str], env=None) -> float:
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    return time.perf_counter() - t
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", default=DEFAULT_DATA)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--folder", type=int, default=20, help="photos in the folder rows")
+    ap.add_argument("--k", type=int, default=64)
+    ap.add_argument("--out")
+    args = ap.parse_args(argv)
+    jq = shutil.which("jaxquant")
+    pq = shutil.which("pngquant")
+    if jq is None or pq is None:
+        raise SystemExit("needs jaxquant and pngquant (pip install pngquant-cli) on PATH")
+    files = sorted(Path(args.data).glob("*.png"))
+    photo = files[len(files) // 2]
+    k = str(args.k)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        cache = tmp / "cache"
+        folder = tmp / "in"
+        folder.mkdir()
+        for f in files[: args.folder]:
+            shutil.copy(f, folder / f.name)
+        env = {**os.environ, "JAXQUANT_CACHE_DIR": str(cache)}
+        out = str(tmp / "o.png")
+
+        def jaxquant_one(*extra, cache_dir=None):
+            flags = ["--cache-dir", cache_dir] if cache_dir is not None else []
+            return [jq, "compress", str(photo), "-k", k, "-o", out, "--force", "-q", *flags, *extra]
+
+        def folder_run():
+            shutil.rmtree(tmp / "out", ignore_errors=True)
+            return [jq, "compress", str(folder), "-k", k, "--out-dir", str(tmp / "out"), "-q"]
+
+        def pq_loop():
+            script = f'for f in "{folder}"/*.png; do "{pq}" --force --output "{tmp}/pq.png" {k} "$f"; done'
+            return ["sh", "-c", script]
+
+        def pq_all():
+            shutil.rmtree(tmp / "pqall", ignore_errors=True)
+            shutil.copytree(folder, tmp / "pqall")
+            names = [str(p) for p in sorted((tmp / "pqall").glob("*.png"))]
+            return [pq, "--force", "--ext", "-q.png", k, *names]
+
+        rows = {
+            "`jaxquant --help`": lambda: [jq, "--help"],
+            '`python -c "import jaxquant"`': lambda: [sys.executable, "-c", "import jaxquant"],
+            f"jaxquant, one photo, K={k}, empty compile cache": lambda: jaxquant_one(cache_dir=""),
+            f"jaxquant, one photo, K={k}, warm cache": jaxquant_one,
+            f"jaxquant `--dither fs`, one photo, warm cache": lambda: jaxquant_one("--dither", "fs"),
+            f"pngquant {k} (dithered), one photo": lambda: [pq, "--force", "-o", out, k, str(photo)],
+            f"pngquant --nofs {k}, one photo": lambda: [pq, "--nofs", "--force", "-o", out, k, str(photo)],
+            f"jaxquant, folder of {args.folder}, warm cache": folder_run,
+            f"pngquant, folder of {args.folder}, one process per file": pq_loop,
+            f"pngquant, folder of {args.folder}, one process": pq_all,
+        }
+        # fill the persistent cache (each command once), then measure interleaved
+        for make in rows.values():
+            subprocess.run(make(), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times: dict[str, list[float]] = {name: [] for name in rows}
+        for _ in range(args.repeats):
+            for name, make in rows.items():
+                times[name].append(timed(make(), env=env))
+    med = {name: st.median(v) for name, v in times.items()}
+    lines = [
+        f"Machine: {machine()}. Photo: {photo.name} ({args.data}); medians of "
+        f"{args.repeats} interleaved runs, wall clock of a fresh process each.",
+        "",
+        "| Command | Median s | Min s |",
+        "|---|---|---|",
+    ]
+    for name, v in times.items():
+        lines.append(f"| {name} | {med[name]:.2f} | {min(v):.2f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        Path(args.out).write_text(
+            "# Start-up and whole-command time\n\n"
+            "Written by `python benchmarks/bench_startup.py"
+            + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
+            + "`.\n\n"
+            + text
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
