@@ -84,17 +84,8 @@ def run_pngquant(path: str, k: int, tmp: str, *, dither: bool) -> tuple[np.ndarr
 
 
 def png_bytes(result) -> int:
-    """The size of the indexed PNG jaxquant writes by default."""
-    try:
-        return len(io.encode(result))
-    except ValueError:  # the io module is being rewritten alongside; plain Pillow meanwhile
-        import io as stdio
-
-        buffer = stdio.BytesIO()
-        io.to_pil(np.asarray(result.indices), np.asarray(result.palette)).save(
-            buffer, format="PNG", compress_level=9
-        )
-        return len(buffer.getvalue())
+    """The size of the indexed PNG jaxquant writes by default (``io.encode``)."""
+    return len(io.encode(result))
 
 
 def timed(f):
@@ -109,12 +100,21 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--ks", type=int, nargs="+", default=[64, 256])
     p.add_argument("--out", help="markdown table to write")
+    p.add_argument(
+        "--fs-levels",
+        type=float,
+        nargs="*",
+        default=[],
+        help="also run fs at these dither levels (rows 'fs@L'), for the level sweep",
+    )
     p.add_argument("--crop", help="write gallery crops of this image name (e.g. sunset)")
     args = p.parse_args()
     if shutil.which("pngquant") is None:
         raise SystemExit("pngquant not found: pip install pngquant-cli")
-    names = sorted(os.listdir(args.data))[: args.limit]
-    methods = ["pq-nofs", "pq", "none", "fs", "ordered"]
+    names = sorted(n for n in os.listdir(args.data) if n.endswith(".png"))
+    names = names[:: max(1, len(names) // args.limit)][: args.limit]  # spread over the set
+    extra = [f"fs@{level:g}" for level in args.fs_levels]
+    methods = ["pq-nofs", "pq", "none", "fs", *extra, "ordered"]
     rows: dict[tuple[int, str], list[dict[str, float]]] = {}
     times: dict[int, dict[str, list[float]]] = {}
     key = jax.random.key(0)
@@ -150,6 +150,11 @@ def main() -> None:
                     rows.setdefault((k, d), []).append(
                         metrics(image, np.asarray(res.image), nbytes)
                     )
+                for name_l, level in zip(extra, args.fs_levels, strict=True):
+                    res = jaxquant.remap(image, fit.palette, dither="fs", dither_level=level)
+                    rows.setdefault((k, name_l), []).append(
+                        metrics(image, np.asarray(res.image), png_bytes(res))
+                    )
             print(name, flush=True)
     lines = [
         "# Dithering: jaxquant against pngquant",
@@ -159,14 +164,17 @@ def main() -> None:
         + ".",
         "",
         "`python benchmarks/bench_dither.py "
-        + f"--limit {args.limit} --ks {' '.join(map(str, args.ks))}`. Medians over photos; "
+        + f"--limit {args.limit} --ks {' '.join(map(str, args.ks))}"
+        + (f" --fs-levels {' '.join(f'{v:g}' for v in args.fs_levels)}" if extra else "")
+        + "`. Medians over photos; "
         "blur = both images blurred by a Gaussian of sigma 1 px; dE00 = mean CIEDE2000 after "
         "that blur; SSIM on each channel (sigma 1.5), averaged. pq = `pngquant K` (its "
         "default, dithered), pq-nofs = `pngquant --nofs K`. Ratios are medians of per-photo "
         "ratios to pq.",
         "",
-        "| K | method | MSE | blur MSE | SSIM | dE00 | bytes | blur MSE / pq | bytes / pq |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| K | method | MSE | blur MSE | SSIM | dE00 | bytes | blur MSE / pq | SSIM / pq | "
+        "dE00 / pq | bytes / pq |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for k in args.ks:
         ref = rows[(k, "pq")]
@@ -182,7 +190,7 @@ def main() -> None:
             lines.append(
                 f"| {k} | {m} | {med('mse'):.1f} | {med('blur_mse'):.2f} | {med('ssim'):.4f} | "
                 f"{med('de00'):.3f} | {med('bytes'):,.0f} | {ratio('blur_mse'):.3f} | "
-                f"{ratio('bytes'):.3f} |"
+                f"{ratio('ssim'):.4f} | {ratio('de00'):.3f} | {ratio('bytes'):.3f} |"
             )
     lines += [
         "",

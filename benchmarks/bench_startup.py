@@ -73,7 +73,8 @@ def main(argv=None) -> int:
             return [jq, "compress", str(folder), "-k", k, "--out-dir", str(tmp / "out"), "-q"]
 
         def pq_loop():
-            script = f'for f in "{folder}"/*.png; do "{pq}" --force --output "{tmp}/pq.png" {k} "$f"; done'
+            each = f'"{pq}" --force --output "{tmp}/pq.png" {k} "$f"'
+            script = f'for f in "{folder}"/*.png; do {each}; done'
             return ["sh", "-c", script]
 
         def pq_all():
@@ -82,14 +83,15 @@ def main(argv=None) -> int:
             names = [str(p) for p in sorted((tmp / "pqall").glob("*.png"))]
             return [pq, "--force", "--ext", "-q.png", k, *names]
 
+        one = str(photo)
         rows = {
             "`jaxquant --help`": lambda: [jq, "--help"],
             '`python -c "import jaxquant"`': lambda: [sys.executable, "-c", "import jaxquant"],
             f"jaxquant, one photo, K={k}, empty compile cache": lambda: jaxquant_one(cache_dir=""),
             f"jaxquant, one photo, K={k}, warm cache": jaxquant_one,
-            f"jaxquant `--dither fs`, one photo, warm cache": lambda: jaxquant_one("--dither", "fs"),
-            f"pngquant {k} (dithered), one photo": lambda: [pq, "--force", "-o", out, k, str(photo)],
-            f"pngquant --nofs {k}, one photo": lambda: [pq, "--nofs", "--force", "-o", out, k, str(photo)],
+            "jaxquant `--dither fs`, one photo, warm cache": lambda: jaxquant_one("--dither", "fs"),
+            f"pngquant {k} (dithered), one photo": lambda: [pq, "-f", "-o", out, k, one],
+            f"pngquant --nofs {k}, one photo": lambda: [pq, "--nofs", "-f", "-o", out, k, one],
             f"jaxquant, folder of {args.folder}, warm cache": folder_run,
             f"pngquant, folder of {args.folder}, one process per file": pq_loop,
             f"pngquant, folder of {args.folder}, one process": pq_all,
@@ -103,7 +105,7 @@ def main(argv=None) -> int:
                 times[name].append(timed(make(), env=env))
     med = {name: st.median(v) for name, v in times.items()}
     lines = [
-        f"Machine: {machine()}. Photo: {photo.name} ({args.data}); medians of "
+        f"{machine()}. Photo: CQ100 {photo.name} (768x512); medians of "
         f"{args.repeats} interleaved runs, wall clock of a fresh process each.",
         "",
         "| Command | Median s | Min s |",

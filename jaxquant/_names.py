@@ -28,6 +28,10 @@ GIF, and the quantized image as a truecolour PNG (any palette size)."""
 
 FORMAT_ALIASES = {"indexed": "png"}
 """Older names of formats, still accepted (``"indexed"`` was 0.2's name for ``"png"``)."""
+SUFFIXES = {"png": ".png", "rgb": ".png", "webp": ".webp", "gif": ".gif"}
+"""The file suffix of each output format."""
+FORMAT_BY_SUFFIX = {".png": "png", ".webp": "webp", ".gif": "gif"}
+"""The output format each suffix names."""
 
 DITHERS = ("none", "fs", "ordered")
 """Dithering of :func:`jaxquant.remap` (:data:`jaxquant.dither.DITHERS`): none,

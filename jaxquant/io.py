@@ -621,8 +621,8 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-_SUFFIXES = {"png": ".png", "rgb": ".png", "webp": ".webp", "gif": ".gif"}
-_BY_SUFFIX = {".png": "png", ".webp": "webp", ".gif": "gif"}
+_SUFFIXES = _names.SUFFIXES
+_BY_SUFFIX = _names.FORMAT_BY_SUFFIX
 
 OXIPNG_LEVEL = 4
 """The ``oxipng`` preset that ``optimize=True`` runs (0-6; 4 is about 1 s for 768x512)."""

@@ -207,3 +207,25 @@ def test_metadata_is_kept_unless_stripped(tmp_path, photo):
         assert im.info.get("icc_profile") == icc
     with Image.open(stripped) as im:
         assert "icc_profile" not in im.info
+
+
+def test_the_command_exits_fast_with_its_code_and_complete_output(tmp_path, small_png):
+    # `jaxquant` (console_main) leaves with os._exit once JAX is loaded: the exit code,
+    # the summary on stdout and the output file must all survive that.
+    import subprocess
+    import sys
+
+    out = tmp_path / "o.png"
+    cmd = [sys.executable, "-m", "jaxquant.cli", "compress", str(small_png), *FAST]
+    done = subprocess.run([*cmd, "-k", "4", "-o", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"-> {out}" in done.stdout
+    with Image.open(out) as im:
+        assert im.mode == "P"
+    bad = tmp_path / "q.png"
+    done = subprocess.run(
+        [*cmd, "-k", "2", "--quality", "99-100", "-o", str(bad)], capture_output=True, text=True
+    )
+    assert done.returncode == EXIT_QUALITY
+    assert "below the minimum 99" in done.stderr
+    assert not bad.exists()

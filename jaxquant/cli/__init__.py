@@ -30,7 +30,7 @@ from jaxquant.cli._common import (
 )
 from jaxquant.cli._parser import PROG, build_parser
 
-__all__ = ["main"]
+__all__ = ["console_main", "main"]
 
 
 def _compress(args) -> int:
@@ -146,3 +146,25 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print(f"{PROG}: interrupted", file=sys.stderr)
             return 130
+
+
+def console_main() -> None:
+    """The ``jaxquant`` command: :func:`main`, then a fast exit.
+
+    Once JAX is loaded, the interpreter's teardown (JAX's exit hooks, freeing every
+    module) takes about 0.4 s, a sixth of a single-file run
+    (``docs/benchmarks-startup.md``). By the time :func:`main` returns, every output is
+    complete, closed and renamed into place and every worker thread has finished, so the
+    command flushes the standard streams and leaves with ``os._exit``. Set
+    ``JAXQUANT_SLOW_EXIT=1`` to exit normally (for profilers and coverage tools, which
+    write their data at exit).
+    """
+    code = main()
+    if "jax" not in sys.modules or os.environ.get("JAXQUANT_SLOW_EXIT"):
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(code)

@@ -1,7 +1,5 @@
 """``python -m jaxquant.cli``: the ``jaxquant`` command."""
 
-import sys
+from jaxquant.cli import console_main
 
-from jaxquant.cli import main
-
-sys.exit(main())
+console_main()

@@ -15,10 +15,10 @@ from jaxquant.cli._common import UserError, display
 
 __all__ = ["SUFFIXES", "Written", "output_format", "suffixes_for", "write"]
 
-SUFFIXES = {"png": ".png", "rgb": ".png", "webp": ".webp", "gif": ".gif"}
+SUFFIXES = _names.SUFFIXES
 """The file suffix of each output format."""
 
-_BY_SUFFIX = {".png": "png", ".webp": "webp", ".gif": "gif"}
+_BY_SUFFIX = _names.FORMAT_BY_SUFFIX
 
 
 def canonical(fmt: str | None) -> str | None:
