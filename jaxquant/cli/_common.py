@@ -21,6 +21,7 @@ __all__ = [
     "image_suffixes",
     "input_path",
     "load_input",
+    "quality_flag",
     "output",
     "sample_path",
 ]
@@ -174,3 +175,19 @@ def image_suffixes() -> tuple[str, ...]:
 
     Image.init()
     return tuple(sorted(s for s, fmt in Image.EXTENSION.items() if fmt in Image.SAVE))
+
+
+def quality_flag(text: str | None):
+    """``--quality`` as a :class:`jaxquant.quality.Quality` (``None`` when not given).
+
+    Raises:
+      UserError: for a value :func:`jaxquant.quality.parse_quality` refuses.
+    """
+    if text is None:
+        return None
+    from jaxquant.quality import parse_quality  # JAX-free
+
+    try:
+        return parse_quality(text)
+    except ValueError as e:
+        raise UserError(f"--quality {text}: {e}") from None

@@ -31,7 +31,7 @@ import zlib
 from pathlib import Path
 
 from jaxquant.cli import _encode
-from jaxquant.cli._common import Terminated, UserError, display
+from jaxquant.cli._common import Terminated, UserError, display, quality_flag
 
 __all__ = ["IMAGE_SUFFIXES", "Job", "Summary", "collect", "run"]
 
@@ -267,14 +267,7 @@ def run(args) -> int:
             f"-k {args.k}: {fmt} holds at most 256 colours; use -k 256 or fewer, or "
             "--format rgb to write the quantized images as truecolour PNGs"
         )
-    quality = None
-    if args.quality is not None:
-        from jaxquant.quality import parse_quality
-
-        try:
-            quality = parse_quality(args.quality)
-        except ValueError as e:
-            raise UserError(f"--quality {args.quality}: {e}") from None
+    quality = quality_flag(args.quality)
     k = args.k if args.k is not None else 256
 
     import jax

@@ -23,6 +23,7 @@ from jaxquant.cli._common import (
     display,
     load_input,
     output,
+    quality_flag,
     sample_path,
     shown,
     stem,
@@ -95,14 +96,7 @@ def run(args) -> int:
             suffixes=(".gif",),
             name=stem(in_path) + ".gif",
         )
-    quality = None
-    if args.quality is not None:
-        from jaxquant.quality import parse_quality
-
-        try:
-            quality = parse_quality(args.quality)
-        except ValueError as e:
-            raise UserError(f"--quality {args.quality}: {e}") from None
+    quality = quality_flag(args.quality)
     to_stdout = os.fspath(out_path) == "-" or os.fspath(gif or "") == "-"
     log = sys.stderr if to_stdout else sys.stdout
 
