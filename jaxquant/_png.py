@@ -100,6 +100,25 @@ def metadata_chunks(metadata: dict | None) -> list[tuple[bytes, bytes]]:
     return out
 
 
+# Counts over the pixels are taken in blocks of about this many pixels, so that encoding
+# a 50 MP image needs a few bytes per pixel beyond the indices, not 40.
+_BLOCK = 1 << 20
+
+
+def _blocks(h: int, w: int):
+    """``(start, stop)`` row ranges of about :data:`_BLOCK` pixels covering ``h`` rows."""
+    step = max(1, _BLOCK // max(w, 1))
+    return ((s, min(s + step, h)) for s in range(0, h, step))
+
+
+def _counts(indices: np.ndarray, k: int) -> np.ndarray:
+    """How many pixels use each of ``k`` entries (blockwise ``bincount``)."""
+    out = np.zeros(k, np.int64)
+    for s, e in _blocks(*indices.shape):
+        out += np.bincount(indices[s:e].ravel(), minlength=k)[:k]
+    return out
+
+
 def _chain(indices: np.ndarray, k: int) -> np.ndarray:
     """A palette order in which entries that are often neighbours are adjacent.
 
@@ -108,15 +127,19 @@ def _chain(indices: np.ndarray, k: int) -> np.ndarray:
     """
     if k <= 2:
         return np.arange(k)
-    flat = indices.astype(np.int64)
-    pairs = np.concatenate(
-        [(flat[:, :-1] * k + flat[:, 1:]).ravel(), (flat[:-1] * k + flat[1:]).ravel()]
-    )
-    m = np.bincount(pairs, minlength=k * k).reshape(k, k)
+    h, _ = indices.shape
+    m = np.zeros(k * k, np.int64)
+    for s, e in _blocks(*indices.shape):
+        block = indices[s : min(e + 1, h)].astype(np.int32)  # one more row: pairs below
+        rows = e - s
+        m += np.bincount((block[:rows, :-1] * k + block[:rows, 1:]).ravel(), minlength=k * k)
+        if block.shape[0] > 1:
+            m += np.bincount((block[:-1] * k + block[1:]).ravel(), minlength=k * k)
+    m = m.reshape(k, k)
     m = m + m.T
     np.fill_diagonal(m, -1)
     free = np.ones(k, bool)
-    start = int(np.bincount(flat.ravel(), minlength=k).argmax())
+    start = int(_counts(indices, k).argmax())
     free[start] = False
     left, right = [start], [start]
     for _ in range(k - 1):
@@ -227,20 +250,20 @@ def prepare(
     """
     k = rgb.shape[0]
     entries = rgb if alpha is None else np.concatenate([rgb, alpha[:, None]], axis=1)
-    idx = indices.astype(np.int64)
+    idx = indices if indices.dtype == np.uint8 else indices.astype(np.uint8)
+    lut = np.arange(k, dtype=np.uint8)  # input index -> index after trimming
     if trim:
-        used = np.flatnonzero(np.bincount(idx.ravel(), minlength=k))
+        used = np.flatnonzero(_counts(idx, k))
         entries, inverse = np.unique(entries[used], axis=0, return_inverse=True)
-        lut = np.zeros(k, np.int64)
         lut[used] = inverse.ravel()
         idx = lut[idx]
     n = entries.shape[0]
     order = _chain(idx, n)
     if entries.shape[1] == 4:
         order = order[np.argsort(entries[order, 3] == 255, kind="stable")]
-    rank = np.empty(n, np.int64)
+    rank = np.empty(n, np.uint8)
     rank[order] = np.arange(n)
-    return rank[idx].astype(np.uint8), entries[order]
+    return rank[idx], entries[order]
 
 
 def encode_indexed(
