@@ -8,13 +8,16 @@ Every row is a fresh process timed from outside (wall clock, ``subprocess``), re
   (``--cache-dir ''``, every program compiled) and with a warm persistent cache (the
   default after a first run), against ``pngquant K`` (its default dithering) and
   ``pngquant --nofs K`` on the same file, and jaxquant ``--dither fs``;
-- a folder of ``--folder`` photos: ``compress DIR --out-dir OUT`` (warm cache) against
-  ``pngquant`` run once per file (a shell loop) and once with every file
-  (``pngquant --ext .png K FILES...`` into a copy).
+- folders of ``--folder`` photos (e.g. 20 and 100): ``compress DIR --out-dir OUT`` (warm
+  cache) against ``pngquant --nofs`` run once per file (a shell loop) and once with every
+  file (``pngquant --ext .png K FILES...`` into a copy); with two or more sizes, the
+  time per extra photo (the difference of the largest and smallest folder's medians,
+  divided by the difference in photos), which is folder mode's steady throughput once
+  start-up is paid.
 
 Usage::
 
-    python benchmarks/bench_startup.py --repeats 5 --folder 20 --out docs/benchmarks-startup.md
+    python benchmarks/bench_startup.py --repeats 5 --folder 20 100 --out docs/benchmarks-startup.md
 """
 
 from __future__ import annotations
@@ -43,7 +46,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=DEFAULT_DATA)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--folder", type=int, default=20, help="photos in the folder rows")
+    ap.add_argument(
+        "--folder", type=int, nargs="+", default=[20, 100], help="photos in the folder rows"
+    )
     ap.add_argument("--k", type=int, default=64)
     ap.add_argument("--out")
     args = ap.parse_args(argv)
@@ -57,10 +62,12 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         cache = tmp / "cache"
-        folder = tmp / "in"
-        folder.mkdir()
-        for f in files[: args.folder]:
-            shutil.copy(f, folder / f.name)
+        folders = {}
+        for n in args.folder:
+            folders[n] = tmp / f"in{n}"
+            folders[n].mkdir()
+            for f in files[:n]:
+                shutil.copy(f, folders[n] / f.name)
         env = {**os.environ, "JAXQUANT_CACHE_DIR": str(cache)}
         out = str(tmp / "o.png")
 
@@ -68,20 +75,20 @@ def main(argv=None) -> int:
             flags = ["--cache-dir", cache_dir] if cache_dir is not None else []
             return [jq, "compress", str(photo), "-k", k, "-o", out, "--force", "-q", *flags, *extra]
 
-        def folder_run():
+        def folder_run(n):
             shutil.rmtree(tmp / "out", ignore_errors=True)
-            return [jq, "compress", str(folder), "-k", k, "--out-dir", str(tmp / "out"), "-q"]
+            return [jq, "compress", str(folders[n]), "-k", k, "--out-dir", str(tmp / "out"), "-q"]
 
-        def pq_loop():
-            each = f'"{pq}" --force --output "{tmp}/pq.png" {k} "$f"'
-            script = f'for f in "{folder}"/*.png; do {each}; done'
+        def pq_loop(n):
+            each = f'"{pq}" --nofs --force --output "{tmp}/pq.png" {k} "$f"'
+            script = f'for f in "{folders[n]}"/*.png; do {each}; done'
             return ["sh", "-c", script]
 
-        def pq_all():
+        def pq_all(n):
             shutil.rmtree(tmp / "pqall", ignore_errors=True)
-            shutil.copytree(folder, tmp / "pqall")
+            shutil.copytree(folders[n], tmp / "pqall")
             names = [str(p) for p in sorted((tmp / "pqall").glob("*.png"))]
-            return [pq, "--force", "--ext", "-q.png", k, *names]
+            return [pq, "--nofs", "--force", "--ext", "-q.png", k, *names]
 
         one = str(photo)
         rows = {
@@ -92,10 +99,11 @@ def main(argv=None) -> int:
             "jaxquant `--dither fs`, one photo, warm cache": lambda: jaxquant_one("--dither", "fs"),
             f"pngquant {k} (dithered), one photo": lambda: [pq, "-f", "-o", out, k, one],
             f"pngquant --nofs {k}, one photo": lambda: [pq, "--nofs", "-f", "-o", out, k, one],
-            f"jaxquant, folder of {args.folder}, warm cache": folder_run,
-            f"pngquant, folder of {args.folder}, one process per file": pq_loop,
-            f"pngquant, folder of {args.folder}, one process": pq_all,
         }
+        for n in args.folder:
+            rows[f"jaxquant, folder of {n}, warm cache"] = lambda n=n: folder_run(n)
+            rows[f"pngquant --nofs, folder of {n}, one process per file"] = lambda n=n: pq_loop(n)
+            rows[f"pngquant --nofs, folder of {n}, one process"] = lambda n=n: pq_all(n)
         # fill the persistent cache (each command once), then measure interleaved
         for make in rows.values():
             subprocess.run(make(), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -113,6 +121,27 @@ def main(argv=None) -> int:
     ]
     for name, v in times.items():
         lines.append(f"| {name} | {med[name]:.2f} | {min(v):.2f} |")
+    sizes = sorted(set(args.folder))
+    if len(sizes) > 1:
+        lo, hi = sizes[0], sizes[-1]
+        lines += [
+            "",
+            f"Time per extra photo, from the folders of {lo} and {hi} (difference of medians "
+            f"/ {hi - lo}), and the steady throughput it gives:",
+            "",
+            "| Command | s per photo | photos per s |",
+            "|---|---|---|",
+        ]
+        for label, fmt in (
+            ("jaxquant folder mode", "jaxquant, folder of {}, warm cache"),
+            (
+                "pngquant --nofs, one process per file",
+                "pngquant --nofs, folder of {}, one process per file",
+            ),
+            ("pngquant --nofs, one process", "pngquant --nofs, folder of {}, one process"),
+        ):
+            per = (med[fmt.format(hi)] - med[fmt.format(lo)]) / (hi - lo)
+            lines.append(f"| {label} | {per:.3f} | {1 / per:.1f} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

@@ -128,14 +128,14 @@ def _chain(indices: np.ndarray, k: int) -> np.ndarray:
     if k <= 2:
         return np.arange(k)
     h, _ = indices.shape
-    m = np.zeros(k * k, np.int64)
+    pairs = np.zeros(k * k, np.int64)
     for s, e in _blocks(*indices.shape):
         block = indices[s : min(e + 1, h)].astype(np.int32)  # one more row: pairs below
         rows = e - s
-        m += np.bincount((block[:rows, :-1] * k + block[:rows, 1:]).ravel(), minlength=k * k)
+        pairs += np.bincount((block[:rows, :-1] * k + block[:rows, 1:]).ravel(), minlength=k * k)
         if block.shape[0] > 1:
-            m += np.bincount((block[:-1] * k + block[1:]).ravel(), minlength=k * k)
-    m = m.reshape(k, k)
+            pairs += np.bincount((block[:-1] * k + block[1:]).ravel(), minlength=k * k)
+    m = pairs.reshape(k, k)
     m = m + m.T
     np.fill_diagonal(m, -1)
     free = np.ones(k, bool)
