@@ -40,13 +40,19 @@ def group_size(n: int, num_devices: int) -> int:
     return -(-size // num_devices) * num_devices
 
 
-@functools.partial(jax.jit, static_argnames=("impl", "k", "init", "seed_sample_size"))
-def _fit_many(key_data, problems, solver, *, impl, k, init, seed_sample_size):
+@functools.partial(jax.jit, static_argnames=("impl", "k", "init", "seed_sample_size", "fixed"))
+def _fit_many(key_data, problems, solver, *, impl, k, init, seed_sample_size, fixed):
     # Keys travel as their uint32 data: indexing and sharding them on the host is NumPy,
     # where a typed key array would compile an eager gather per group shape.
     def fit(key, problem):
         return fit_palette(
-            key, problem, k, solver=solver, init=init, seed_sample_size=seed_sample_size
+            key,
+            problem,
+            k,
+            solver=solver,
+            init=init,
+            seed_sample_size=seed_sample_size,
+            fixed=fixed,
         )
 
     return jax.vmap(fit)(jax.random.wrap_key_data(key_data, impl=impl), problems)
@@ -177,8 +183,8 @@ def _run(
     results: list[Any] = [None] * len(preps)
     groups: dict[Any, list[int]] = {}
     for i, prep in enumerate(preps):
-        if prep.lossless(k):
-            results[i] = lossless_result(prep, k)
+        if prep.lossless(k, opts.fixed):
+            results[i] = lossless_result(prep, k, opts.fixed)
             continue
         if splits_by_opacity(prep.problem, k):
             # Transparent, translucent and opaque pixels are fitted apart (host side).
@@ -210,6 +216,7 @@ def _run(
                 k=k,
                 init=opts.init,
                 seed_sample_size=opts.seed_sample_size,
+                fixed=opts.fixed,
             )
             remapped = _remap_many(problems, fits.palette, loss=loss, layout=layout)
             pending.append((part, fits, remapped))  # dispatched asynchronously

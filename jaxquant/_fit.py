@@ -10,6 +10,9 @@ stacks of sets):
 4. finish: back to colours of the set's type (sRGB, clipped, rounded for uint8), and
    the set's own rows when it has no more valid rows than ``k`` (lossless).
 
+``fixed`` colours (a static option) are the first rows of the seeded palette, the solver
+keeps them frozen, and the finished palette holds them exactly.
+
 On the host, :func:`fit_palette` also builds the colour set from an image (deduplicated
 when the solver gains from it or the image may have few colours) and returns lossless
 palettes without compiling anything.
@@ -18,6 +21,7 @@ palettes without compiling anything.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -25,16 +29,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxquant import _checks
+from jaxquant import _checks, palettes
 from jaxquant._sampling import sample_index
 from jaxquant.problem import ColourSet, has_few_colours
-from jaxquant.seeding import Initializer, get_initializer
+from jaxquant.seeding import Initializer, get_initializer, seed_around
 from jaxquant.solvers import SQ, FitResult, Solver, Status
 
 __all__ = [
     "FitOptions",
     "fit_palette",
     "fit_problem",
+    "fixed_colours",
+    "is_lossless",
     "opacity_budget",
     "opacity_classes",
     "splits_by_opacity",
@@ -42,7 +48,7 @@ __all__ = [
 
 # Rows the seeding sees: k-means++ is sequential in k and O(rows · trials) per round.
 _SEED_SAMPLE_SIZE = 4096
-_FIT_FIELDS = ("solver", "init", "space", "seed_sample_size")
+_FIT_FIELDS = ("solver", "init", "space", "seed_sample_size", "fixed")
 _SQ_FIELDS = tuple(f.name for f in dataclasses.fields(SQ))
 
 
@@ -60,12 +66,16 @@ class FitOptions:
       space: the colour space to fit images in, or ``None`` (``"rgb"``, or a
         :class:`~jaxquant.problem.ColourSet`'s own space).
       seed_sample_size: rows the seeding runs on.
+      fixed: colours that must be in the palette unchanged, as sRGB values in ``[0, 1]``
+        (one tuple per colour, 1-4 channels; :func:`fixed_colours` matches them to a
+        colour set); ``()`` for none.
     """
 
     solver: Any
     init: Initializer
     space: str | None = None
     seed_sample_size: int = _SEED_SAMPLE_SIZE
+    fixed: tuple[tuple[float, ...], ...] = ()
 
     @classmethod
     def make(
@@ -76,6 +86,7 @@ class FitOptions:
         init: str | Initializer | Callable = "kmeans++",
         space: str | None = None,
         seed_sample_size: int = _SEED_SAMPLE_SIZE,
+        fixed: Any = None,
         **solver_options: Any,
     ) -> FitOptions:
         """Validate and resolve the fitting options for ``k`` colours.
@@ -90,6 +101,12 @@ class FitOptions:
           space: the colour space to fit in (:data:`jaxquant.colour.SPACES`; default
             ``"rgb"``, or a colour set's own).
           seed_sample_size: rows drawn (by weight) for the seeding.
+          fixed: colours that must appear in the palette exactly, as its first entries in
+            the order given, while the others are fitted around them: a string of
+            comma-separated hex colours (``"#ffffff,#000000"``, ``#rrggbbaa`` for alpha),
+            a list of such strings, or an ``(m, c)`` array (or one colour ``(c,)``) of
+            integers in 0-255 or floats in ``[0, 1]``; ``m <= k``. Colours with 3 channels
+            are opaque on an image with alpha; grey images take grey colours.
           **solver_options: shorthand for ``solver=SQ(**solver_options)``: ``num_steps``,
             ``batch_size``, ``optimizer``, ``learning_rate``, ``rank``, ``loss``,
             ``tol``, ``num_lloyd_steps``, ``layout``, ``record`` (see
@@ -131,11 +148,124 @@ class FitOptions:
         seed_sample_size = _checks.check_count(
             "seed_sample_size", seed_sample_size, minimum=1, maximum=1 << 24
         )
-        return cls(solver.resolve(k), get_initializer(init), space, seed_sample_size)
+        fixed = check_fixed(fixed, k)
+        if fixed and "frozen" not in _parameters(solver):
+            raise TypeError(
+                f"fixed colours need a solver that can keep entries frozen (a 'frozen' "
+                f"keyword of its __call__); {type(solver).__name__} has none"
+            )
+        return cls(solver.resolve(k), get_initializer(init), space, seed_sample_size, fixed)
 
     def kwargs(self) -> dict[str, Any]:
         """These options as keyword arguments of :func:`fit_palette`."""
         return {name: getattr(self, name) for name in _FIT_FIELDS}
+
+
+def _parameters(solver) -> tuple[str, ...]:
+    try:
+        return tuple(inspect.signature(solver).parameters)
+    except (TypeError, ValueError):
+        return ()
+
+
+def check_fixed(fixed, k: int) -> tuple[tuple[float, ...], ...]:
+    """``fixed=`` as sRGB tuples in ``[0, 1]`` (see :meth:`FitOptions.make`)."""
+    if fixed is None:
+        return ()
+    if isinstance(fixed, tuple) and not fixed:
+        return ()
+    if (
+        isinstance(fixed, tuple)
+        and all(isinstance(c, tuple) and all(type(v) is float for v in c) for c in fixed)
+        and len({len(c) for c in fixed}) == 1
+    ):  # already checked (FitOptions.kwargs passed back in), or floats given as tuples
+        arr = np.asarray(fixed, np.float64)
+        if arr.shape[1] > 4 or not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
+            raise ValueError("fixed colours given as floats must be finite and in [0, 1]")
+    elif isinstance(fixed, str) or (
+        isinstance(fixed, (list, tuple)) and fixed and all(isinstance(c, str) for c in fixed)
+    ):
+        text = fixed if isinstance(fixed, str) else ",".join(fixed)
+        try:
+            arr = palettes.parse_colours(text).astype(np.float64) / 255.0
+        except palettes.PaletteError as e:
+            raise ValueError(f"fixed: {e}") from None
+    else:
+        raw = np.asarray(fixed)
+        if raw.size == 0:
+            return ()
+        if raw.ndim == 1:
+            raw = raw[None]
+        if raw.ndim != 2 or not 1 <= raw.shape[1] <= 4:
+            raise ValueError(
+                f"fixed must be colours: an (m, c) array with 1-4 channels, got shape {raw.shape}"
+            )
+        if raw.dtype == np.bool_ or not np.issubdtype(raw.dtype, np.number):
+            raise TypeError(f"fixed colours must be numbers or hex strings, got {raw.dtype}")
+        if np.issubdtype(raw.dtype, np.integer):
+            if raw.min() < 0 or raw.max() > 255:
+                raise ValueError("fixed colours given as integers must be in 0..255")
+            arr = raw.astype(np.float64) / 255.0
+        else:
+            arr = raw.astype(np.float64)
+            if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
+                raise ValueError("fixed colours given as floats must be finite and in [0, 1]")
+    if arr.shape[0] > k:
+        raise ValueError(f"{arr.shape[0]} fixed colours do not fit in a palette of {k}")
+    return tuple(tuple(float(v) for v in row) for row in arr)
+
+
+def _hex(colour: np.ndarray) -> str:
+    return "#" + bytes(np.round(np.asarray(colour) * 255).astype(np.uint8)).hex()
+
+
+def fixed_colours(fixed: tuple[tuple[float, ...], ...], problem: ColourSet) -> np.ndarray:
+    """The ``fixed`` colours as rows of ``problem``'s colour type and channels (host side).
+
+    Channels are matched to the set: 3 -> 4 adds full opacity, an opaque 4 -> 3 drops it,
+    grey colours (r = g = b) fit grey sets, one grey value is repeated for RGB; anything
+    else raises ``ValueError`` naming the colour.
+
+    Returns:
+      ``(m, c)`` uint8 for uint8 sets (rounded), floats of the set's dtype otherwise.
+    """
+    c = problem.channels
+    dtype = np.uint8 if problem.integer else problem.float_dtype
+    if not fixed:
+        return np.zeros((0, c), dtype)
+    arr = np.asarray(fixed, np.float64)
+    cf = arr.shape[1]
+    alpha = problem.alpha
+    has_alpha = cf in (2, 4)
+    colour_in, colour_out = cf - has_alpha, c - alpha
+    values, opacity = arr[:, :colour_in], arr[:, colour_in:]
+    if has_alpha and not alpha:
+        bad = np.flatnonzero(opacity[:, 0] != 1.0)
+        if bad.size:
+            raise ValueError(
+                f"fixed colour {_hex(arr[bad[0]])} is not opaque, but the image has no alpha"
+            )
+    if colour_in != colour_out:
+        if colour_in == 3 and colour_out == 1:
+            grey = (values[:, 0] == values[:, 1]) & (values[:, 1] == values[:, 2])
+            if not grey.all():
+                first = int(np.flatnonzero(~grey)[0])
+                raise ValueError(
+                    f"fixed colour {_hex(arr[first])} is not grey, but the image is grey"
+                )
+            values = values[:, :1]
+        elif colour_in == 1 and colour_out == 3:
+            values = np.repeat(values, 3, axis=1)
+        else:
+            raise ValueError(
+                f"fixed colours have {cf} channels; they do not match the {c}-channel data"
+            )
+    out = values
+    if alpha:
+        out = np.concatenate([values, opacity if has_alpha else np.ones_like(values[:, :1])], 1)
+    if problem.integer:
+        return np.round(out * 255.0).astype(np.uint8)
+    return out.astype(dtype)
 
 
 def fit_problem(
@@ -146,28 +276,41 @@ def fit_problem(
     k: int,
     init: Initializer,
     seed_sample_size: int = _SEED_SAMPLE_SIZE,
+    fixed: tuple[tuple[float, ...], ...] = (),
 ) -> FitResult:
     """Seed, solve and finish one colour set (the traceable core of :func:`fit_palette`).
 
-    ``solver`` must be resolved for ``k``. Returns a :class:`~jaxquant.solvers.FitResult`
-    whose palette is in the set's colour type (see :func:`fit_palette`).
+    ``solver`` must be resolved for ``k``; ``fixed`` is :attr:`FitOptions.fixed`
+    (static). Returns a :class:`~jaxquant.solvers.FitResult` whose palette is in the
+    set's colour type (see :func:`fit_palette`), the fixed colours its first rows.
     """
     key_sample, key_seed, key_fit = jax.random.split(key, 3)
+    pinned = fixed_colours(fixed, problem)
+    m = pinned.shape[0]
+    at = problem.palette_coordinates(jnp.asarray(pinned))
     w = jnp.asarray(problem.weights, jnp.float32)
     if problem.num_rows <= seed_sample_size:
-        palette = init(key_seed, problem.coordinates(), k, w)
+        palette = seed_around(key_seed, problem.coordinates(), k, w, init=init, fixed=at)
     else:
         rows = sample_index(key_sample, w, (seed_sample_size,))
-        palette = init(key_seed, problem.coordinates(rows), k)
-    fit = solver(key_fit, problem, palette.astype(problem.float_dtype))
+        palette = seed_around(key_seed, problem.coordinates(rows), k, init=init, fixed=at)
+    palette = palette.astype(problem.float_dtype)
+    if m:
+        fit = solver(key_fit, problem, palette, frozen=jnp.arange(k) < m)
+    else:
+        fit = solver(key_fit, problem, palette)
     out = problem.colours_from(fit.palette)
     # With no more valid rows than k, the rows themselves are the optimal palette.
-    lossless = problem.lossless_palette(k).astype(out.dtype)
-    out = jnp.where(jnp.asarray(problem.num_valid) <= k, lossless, out)
+    lossless = problem.lossless_palette(k - m).astype(out.dtype)
+    if m:
+        exact = jnp.asarray(pinned, out.dtype)
+        out = out.at[:m].set(exact)
+        lossless = jnp.concatenate([exact, lossless])
+    out = jnp.where(jnp.asarray(problem.num_valid) <= k - m, lossless, out)
     return fit._replace(palette=out)
 
 
-_fit_jit = jax.jit(fit_problem, static_argnames=("k", "init", "seed_sample_size"))
+_fit_jit = jax.jit(fit_problem, static_argnames=("k", "init", "seed_sample_size", "fixed"))
 
 
 def as_colour_set(data, k: int, options: FitOptions) -> ColourSet:
@@ -191,7 +334,17 @@ def as_colour_set(data, k: int, options: FitOptions) -> ColourSet:
     return ColourSet.from_image(image, space=space)
 
 
-def fit_palette(key: jax.Array, data, k: int, **options: Any) -> FitResult:
+def fit_palette(
+    key: jax.Array,
+    data,
+    k: int,
+    *,
+    weights=None,
+    sample_size: int | None = None,
+    num_passes: int | None = None,
+    devices=None,
+    **options: Any,
+) -> FitResult:
     """Fit a palette of ``k`` colours to colour data, without assigning any pixel.
 
     Traceable: with an array or a :class:`~jaxquant.problem.ColourSet` it works under
@@ -225,7 +378,8 @@ def fit_palette(key: jax.Array, data, k: int, **options: Any) -> FitResult:
         :meth:`~jaxquant.problem.ColourSet.from_vectors`).
       k: palette size, ``>= 1``.
       **options: the fitting options of :meth:`FitOptions.make`: ``solver``, ``init``,
-        ``space``, ``seed_sample_size``, and the shorthand for the default SQ solver
+        ``space``, ``seed_sample_size``, ``fixed`` (colours kept exactly, as the first
+        entries), and the shorthand for the default SQ solver
         (``num_steps``, ``batch_size``, ``optimizer``, ``learning_rate``, ``rank``,
         ``loss``, ``tol``, ``num_lloyd_steps``, ``layout``, ``record``).
 
@@ -235,7 +389,9 @@ def fit_palette(key: jax.Array, data, k: int, **options: Any) -> FitResult:
       taken and the status (a diverged fit does not raise here: check ``status``). For
       a split fit of an image with transparency, the palette lists the transparent,
       then the translucent, then the opaque entries; the trace and the steps are those
-      of the largest class's fit and the status is the worst.
+      of the largest class's fit and the status is the worst. ``fixed`` colours come
+      first in every case, in the order given, exactly as given (rounded to uint8 for
+      uint8 data).
 
     Examples:
       >>> import functools, jax, numpy as np
@@ -250,22 +406,80 @@ def fit_palette(key: jax.Array, data, k: int, **options: Any) -> FitResult:
     """
     opts = FitOptions.make(k, **options)
     key = _checks.check_key(key)
+    streaming = (weights, sample_size, num_passes, devices) != (None,) * 4
+    from jaxquant import dataset
+
+    if streaming or dataset.is_image_set(data, sample_size or dataset.SAMPLE_SIZE):
+        if not (dataset.streams(data) or isinstance(data, (list, tuple))):
+            raise TypeError(
+                "weights, sample_size, num_passes and devices are options of a set of "
+                "images (a list, a folder, an iterator), not of one image or colour set"
+            )
+        return dataset.fit_images(  # type: ignore[return-value]
+            key,
+            data,
+            k,
+            fit=fit_palette,
+            options=opts.kwargs(),
+            num_fixed=len(opts.fixed),
+            weights=weights,
+            sample_size=dataset.SAMPLE_SIZE if sample_size is None else sample_size,
+            num_passes=num_passes,
+            devices=devices,
+        )
     problem = as_colour_set(data, k, opts)
     concrete = not (_checks.is_traced(problem.num_valid) or _checks.is_traced(problem.colours))
-    if concrete and int(problem.num_valid) <= k:
-        return lossless_fit(problem, k)
+    if concrete and is_lossless(problem, k, opts.fixed):
+        return lossless_fit(problem, k, opts.fixed)
     if concrete and splits_by_opacity(problem, k):
         return _fit_by_opacity(key, problem, k, opts, opacity_classes(problem))
     return _fit_jit(
-        key, problem, opts.solver, k=k, init=opts.init, seed_sample_size=opts.seed_sample_size
+        key,
+        problem,
+        opts.solver,
+        k=k,
+        init=opts.init,
+        seed_sample_size=opts.seed_sample_size,
+        fixed=opts.fixed,
     )
 
 
-def lossless_fit(problem: ColourSet, k: int) -> FitResult:
-    """The exact palette of a set with at most ``k`` valid rows, built on the host."""
+def _free_rows(problem: ColourSet, fixed) -> np.ndarray:
+    """A concrete set's valid rows, less those equal to a fixed colour (distinct ones, in
+    order, when there are fixed colours)."""
+    rows = np.asarray(problem.colours)[: int(problem.num_valid)]
+    pinned = fixed_colours(fixed, problem)
+    if not len(pinned):
+        return rows
+    _, first = np.unique(rows, axis=0, return_index=True)
+    rows = rows[np.sort(first)]
+    same = (rows[:, None, :] == pinned[None].astype(rows.dtype)).all(-1).any(1)
+    return rows[~same]
+
+
+def is_lossless(problem: ColourSet, k: int, fixed=()) -> bool:
+    """Whether a concrete set's rows and the ``fixed`` colours fit in ``k`` entries."""
+    m = len(fixed)
+    if m >= k:
+        return True  # the palette is the fixed colours (m == k)
+    if int(problem.num_valid) > k:
+        return False
+    return len(_free_rows(problem, fixed)) <= k - m
+
+
+def lossless_fit(problem: ColourSet, k: int, fixed=()) -> FitResult:
+    """The exact palette of a set whose rows (with the ``fixed`` colours) fit in ``k``
+    entries (:func:`is_lossless`), built on the host: the fixed colours, then the rows,
+    the last entry repeated."""
     colours = np.asarray(problem.colours)
-    idx = np.minimum(np.arange(k), max(int(problem.num_valid) - 1, 0))
-    palette = colours[idx]
+    pinned = fixed_colours(fixed, problem)
+    if len(pinned) >= k:
+        palette = pinned[:k].astype(colours.dtype)
+    elif len(pinned):
+        entries = np.concatenate([pinned.astype(colours.dtype), _free_rows(problem, fixed)])
+        palette = entries[np.minimum(np.arange(k), len(entries) - 1)]
+    else:
+        palette = colours[np.minimum(np.arange(k), max(int(problem.num_valid) - 1, 0))]
     if palette.dtype != np.uint8:
         palette = palette.astype(np.float32)
     return FitResult(
@@ -341,20 +555,30 @@ def opacity_budget(k: int, weights: tuple[float, float, float]) -> tuple[int, in
 
 
 def _fit_by_opacity(key, problem: ColourSet, k: int, opts: FitOptions, classes) -> FitResult:
-    """Fit the transparent, translucent and opaque rows of a set separately (host side)."""
+    """Fit the transparent, translucent and opaque rows of a set separately (host side).
+
+    Fixed colours join their opacity class's fit (a fully transparent one serves as the
+    transparent entry); the palette lists them first, in the order given.
+    """
     colours = np.asarray(problem.colours)
     weights = np.asarray(problem.weights)
-    clear, trans, opaque = (float(weights[rows].sum()) for rows in classes)
-    totals = (clear, trans, opaque)
-    budget = opacity_budget(k, totals)
     full = 255 if problem.integer else 1.0
-    parts: list[np.ndarray] = []
+    pinned = fixed_colours(opts.fixed, problem).astype(colours.dtype)
+    pinned_alpha = pinned[:, -1]
+    pinned_class = np.where(pinned_alpha == 0, 0, np.where(pinned_alpha == full, 2, 1))
+    w_clear, w_trans, w_opaque = (float(weights[rows].sum()) for rows in classes)
+    totals = (w_clear, w_trans, w_opaque)
+    # A fixed transparent colour already serves the transparent pixels.
+    served = 0.0 if (pinned_class == 0).any() else w_clear
+    free = opacity_budget(k - len(pinned), (served, w_trans, w_opaque))
+    parts: list[np.ndarray] = []  # the fitted entries of each class, fixed ones first
     fits: list[tuple[float, FitResult]] = []
     keys = jax.random.split(key, 2)
-    if budget[0]:
-        parts.append(np.zeros((budget[0], problem.channels), colours.dtype))
-    for j, (rows, size) in enumerate(zip(classes[1:], budget[1:], strict=True)):
-        if not size:
+    if free[0]:
+        parts.append(np.zeros((free[0], problem.channels), colours.dtype))
+    for j, (rows, size) in enumerate(zip(classes[1:], free[1:], strict=True)):
+        mine = pinned[pinned_class == j + 1]
+        if not size or not len(rows):
             continue
         opaque = j == 1
         # Opaque pixels are fitted as an image without alpha (the same palette quality).
@@ -366,10 +590,12 @@ def _fit_by_opacity(key, problem: ColourSet, k: int, opts: FitOptions, classes) 
             space=problem.space,
             alpha=not opaque,
         )
-        if _few_rows(sub, size):
+        if _few_rows(sub, size + len(mine)):
             subset = _deduplicated_rows(sub, w, problem.space, not opaque)
-        fit = fit_palette(keys[j], subset, size, **opts.kwargs())
-        palette = np.asarray(fit.palette)
+        sub_fixed = mine[:, :-1] if opaque else mine
+        kwargs = {**opts.kwargs(), "fixed": _as_unit(sub_fixed, problem.integer)}
+        fit = fit_palette(keys[j], subset, size + len(mine), **kwargs)
+        palette = np.asarray(fit.palette)[len(mine) :]  # the fixed entries go first below
         if not opaque:  # keep translucent entries translucent (a step may overshoot)
             low, high = (1, 254) if problem.integer else (1 / 255, 254 / 255)
             palette = palette.copy()
@@ -380,13 +606,20 @@ def _fit_by_opacity(key, problem: ColourSet, k: int, opts: FitOptions, classes) 
         fits.append((totals[j + 1], fit))
     main = max(fits, key=lambda f: f[0])[1]
     status = max(int(f.status) for _, f in fits)
-    palette = np.concatenate(parts).astype(colours.dtype if problem.integer else np.float32)
+    dtype = colours.dtype if problem.integer else np.float32
+    palette = np.concatenate([pinned, *parts]).astype(dtype)
     return FitResult(
         palette=jnp.asarray(palette),
         losses=main.losses,
         num_steps=main.num_steps,
         status=jnp.asarray(np.int32(status)),
     )
+
+
+def _as_unit(colours: np.ndarray, integer: bool) -> tuple[tuple[float, ...], ...]:
+    """Colours of a set's type as :attr:`FitOptions.fixed` values."""
+    values = colours.astype(np.float64) / 255.0 if integer else colours.astype(np.float64)
+    return tuple(tuple(float(v) for v in row) for row in values)
 
 
 def _few_rows(rows: np.ndarray, k: int) -> bool:

@@ -36,3 +36,9 @@ FORMAT_BY_SUFFIX = {".png": "png", ".webp": "webp", ".gif": "gif"}
 DITHERS = ("none", "fs", "ordered")
 """Dithering of :func:`jaxquant.remap` (:data:`jaxquant.dither.DITHERS`): none,
 Floyd-Steinberg error diffusion, ordered (a blue-noise threshold map)."""
+
+IMAGE_SUFFIXES = frozenset(
+    ".png .jpg .jpeg .jpe .jfif .bmp .dib .gif .tif .tiff .webp .ppm .pgm .pbm .pnm .tga "
+    ".jp2 .j2k .ico .pcx .sgi .im .qoi".split()
+)
+"""The suffixes of the files a folder input is read for (folders of images)."""

@@ -24,7 +24,7 @@ import numpy as np
 import optax
 
 from jaxquant import _checks, _modes
-from jaxquant._fit import FitOptions, fit_palette, lossless_fit
+from jaxquant._fit import FitOptions, fit_palette, is_lossless, lossless_fit
 from jaxquant._remap import QuantizeResult, build_result, check_dither, remap
 from jaxquant.problem import ColourSet, has_few_colours
 from jaxquant.solvers import Lloyd, Status
@@ -49,9 +49,10 @@ class Prepared:
     inverse: np.ndarray | None  # pixel -> row of a deduplicated set; None: pixel i is row i
     squeeze: bool  # the input was (H, W)
 
-    def lossless(self, k: int) -> bool:
-        """Whether the image has at most ``k`` distinct colours (known after dedup)."""
-        return self.inverse is not None and int(self.problem.num_valid) <= k
+    def lossless(self, k: int, fixed=()) -> bool:
+        """Whether the image's distinct colours, with the ``fixed`` ones, fit in ``k``
+        entries (known after dedup)."""
+        return self.inverse is not None and is_lossless(self.problem, k, fixed)
 
 
 def prepare(image, k: int, options: FitOptions) -> Prepared:
@@ -73,17 +74,22 @@ def prepare(image, k: int, options: FitOptions) -> Prepared:
     return Prepared(arr, ColourSet.from_image(arr, space=space), None, squeeze)
 
 
-def lossless_result(prep: Prepared, k: int) -> QuantizeResult:
-    """The exact result of an image with at most ``k`` distinct colours (host side)."""
-    palette = np.asarray(lossless_fit(prep.problem, k).palette)
+def lossless_result(prep: Prepared, k: int, fixed=()) -> QuantizeResult:
+    """The exact result of an image whose distinct colours, with the ``fixed`` ones, fit
+    in ``k`` entries (:meth:`Prepared.lossless`; host side)."""
+    palette = np.asarray(lossless_fit(prep.problem, k, fixed).palette)
+    assert prep.inverse is not None
+    indices = prep.inverse
+    if fixed:  # the rows moved behind the fixed colours: find each row's entry
+        indices = _entries_of(np.asarray(prep.problem.colours), palette)[prep.inverse]
     # Measured in the dtype the result has (float64 comes back as float32 unless x64).
     dtype = jax.dtypes.canonicalize_dtype(prep.image.dtype)
-    out = palette[prep.inverse].reshape(prep.image.shape).astype(dtype)
+    out = palette[indices].reshape(prep.image.shape).astype(dtype)
     scale = 1.0 if dtype == np.uint8 else 255.0
     diff = (out.astype(np.float64) - prep.image.astype(dtype).astype(np.float64)) * scale
     mse = np.float32(np.mean(diff**2))
     return build_result(
-        prep.inverse,
+        indices,
         palette,
         mse,
         np.float32(mse / 255.0**2 * prep.image.shape[2]),
@@ -92,6 +98,17 @@ def lossless_result(prep: Prepared, k: int) -> QuantizeResult:
         dtype=prep.image.dtype,
         squeeze=prep.squeeze,
     )
+
+
+def _entries_of(rows: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """For each row, the first palette entry equal to it (every row must have one)."""
+    both = np.concatenate([palette.astype(rows.dtype), rows])
+    _, inverse = np.unique(both, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    first = np.zeros(inverse.max() + 1, np.int64)
+    k = len(palette)
+    first[inverse[:k][::-1]] = np.arange(k)[::-1]  # the last write wins: the first entry
+    return first[inverse[k:]].astype(np.int32)
 
 
 def _refuse_traced(key, image) -> None:
@@ -194,13 +211,15 @@ def quantize(
     arr = _checks.as_image_array(image)
     mode = _modes.check_mode(mode, opts.space, arr.shape[2])
     if mode != "vector":
+        if opts.fixed:
+            raise ValueError("fixed colours need mode 'vector' (a palette of colours)")
         if method != "none":
             raise ValueError(f"dither={dither!r} needs mode 'vector' (a palette of colours)")
         parts = [quantize(kj, part, k, **options) for kj, part in _modes.split(key, arr, mode)]
         return _modes.combine(arr, mode, parts, squeeze=squeeze)
     prep = prepare(arr[:, :, 0] if squeeze else arr, k, opts)
-    if prep.lossless(k):
-        return lossless_result(prep, k)
+    if prep.lossless(k, opts.fixed):
+        return lossless_result(prep, k, opts.fixed)
     return quantize_prepared(key, prep, k, opts, check=True, dither=method, dither_level=level)
 
 

@@ -161,23 +161,34 @@ def _opacity_class(palette: np.ndarray) -> np.ndarray:
     return np.where(a <= 0, 0, np.where(a >= 255, 2, 1))
 
 
-def _merge_costs(means, weights, row, classes):
-    """Ward's cost of merging entry ``row`` with every entry."""
+def _merge_costs(means, weights, row, classes, pinned):
+    """Ward's cost of merging entry ``row`` with every entry (into a pinned entry, which
+    does not move: the other entry's weight times the squared distance)."""
     w = weights[row] * weights / np.maximum(weights[row] + weights, 1e-300)
+    if pinned[row]:
+        w = weights.copy()
+    else:
+        w = np.where(pinned, weights[row], w)
     cost = w * ((means - means[row]) ** 2).sum(axis=1)
     cost[classes != classes[row]] = np.inf
+    if pinned[row]:
+        cost[pinned] = np.inf
     cost[row] = np.inf
     return cost
 
 
-def reduce_palette(palette, counts, k: int, *, lloyd_steps: int = LLOYD_STEPS) -> np.ndarray:
+def reduce_palette(
+    palette, counts, k: int, *, lloyd_steps: int = LLOYD_STEPS, fixed: int = 0
+) -> np.ndarray:
     """Reduce a palette with pixel ``counts`` to ``k`` entries (NumPy, on the host).
 
     Entries are merged greedily, two at a time, choosing the pair whose weighted mean
     adds the least squared error (Ward's criterion; unused entries merge first, at no
     cost), never across opacity classes (transparent, translucent and opaque entries of
     a palette with alpha stay apart), then polished by ``lloyd_steps`` weighted Lloyd
-    iterations on the entries. ``O(K² · c)`` time for a palette of ``K`` entries.
+    iterations on the entries. ``O(K² · c)`` time for a palette of ``K`` entries. The
+    first ``fixed`` entries (the ``fixed=`` colours of a fit) are kept as they are, in
+    front: other entries may merge into them, but they never move or merge together.
 
     Args:
       palette: ``(K, c)`` colours, uint8 or float in ``[0, 1]``.
@@ -185,6 +196,7 @@ def reduce_palette(palette, counts, k: int, *, lloyd_steps: int = LLOYD_STEPS) -
       k: entries to keep, ``1 <= k <= K``; at least the number of opacity classes
         present among the used entries.
       lloyd_steps: weighted Lloyd iterations after merging.
+      fixed: how many leading entries are fixed colours, ``<= k``.
 
     Returns:
       ``(k, c)`` palette of the input's dtype (uint8 rounded).
@@ -203,30 +215,39 @@ def reduce_palette(palette, counts, k: int, *, lloyd_steps: int = LLOYD_STEPS) -
         raise ValueError(f"palette (K, c) and counts (K,) disagree: {x.shape} and {w.shape}")
     if not 1 <= k <= n:
         raise ValueError(f"k must be from 1 to {n}, got {k}")
+    if not 0 <= fixed <= k:
+        raise ValueError(f"fixed must be from 0 to k = {k}, got {fixed}")
+    pinned = np.arange(n) < fixed
     classes = _opacity_class(x)
     means, weights = x.copy(), w.copy()
     alive = np.ones(n, bool)
-    costs = np.stack([_merge_costs(means, weights, i, classes) for i in range(n)])
+    costs = np.stack([_merge_costs(means, weights, i, classes, pinned) for i in range(n)])
     for _ in range(n - k):
         flat = int(np.argmin(costs))
         i, j = divmod(flat, n)
         if not np.isfinite(costs[i, j]):
             # only different opacity classes are left to merge: merge the lightest pair
-            live = np.flatnonzero(alive)
-            i, j = live[np.argsort(weights[live])[:2]]
-            classes[[i, j]] = classes[i] if weights[i] >= weights[j] else classes[j]
+            free = np.flatnonzero(alive & ~pinned)
+            if len(free) >= 2:
+                i, j = free[np.argsort(weights[free])[:2]]
+            else:  # one free entry left: into the lightest fixed entry
+                pins = np.flatnonzero(alive & pinned)
+                i, j = pins[np.argmin(weights[pins])], free[0]
+            keep = pinned[i] or weights[i] >= weights[j]
+            classes[[i, j]] = classes[i] if keep else classes[j]
         i, j = min(i, j), max(i, j)
         total = weights[i] + weights[j]
-        if total > 0:
+        if total > 0 and not pinned[i]:
             means[i] = (weights[i] * means[i] + weights[j] * means[j]) / total
         weights[i] = total
         alive[j] = False
         costs[j, :] = costs[:, j] = np.inf
-        row = _merge_costs(means, weights, i, classes)
+        row = _merge_costs(means, weights, i, classes, pinned)
         row[~alive] = np.inf
         costs[i, :] = costs[:, i] = row
     centres = means[alive]
     centre_classes = classes[alive]
+    moves = ~pinned[alive]
     for _ in range(lloyd_steps):
         d = ((x[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
         d[classes[:, None] != centre_classes[None, :]] = np.inf
@@ -235,11 +256,13 @@ def reduce_palette(palette, counts, k: int, *, lloyd_steps: int = LLOYD_STEPS) -
         sums = np.zeros_like(centres)
         np.add.at(sums, label[ok], w[ok, None] * x[ok])
         mass = np.bincount(label[ok], weights=w[ok], minlength=len(centres))
-        moved = mass > 0
+        moved = (mass > 0) & moves
         centres[moved] = sums[moved] / mass[moved, None]
     if integer:
         return np.clip(np.rint(centres), 0, 255).astype(np.uint8)
-    return np.clip(centres / 255.0, 0.0, 1.0).astype(pal.dtype)
+    out = np.clip(centres / 255.0, 0.0, 1.0).astype(pal.dtype)
+    out[:fixed] = pal[alive][:fixed]  # exactly, not through the 255 scale
+    return out
 
 
 def quantize_to_quality(
@@ -301,6 +324,9 @@ def quantize_to_quality(
     if options.get("mode", "vector") != "vector":
         raise ValueError("a quality target needs mode 'vector' (a palette of colours)")
     options.pop("mode", None)
+    from jaxquant._fit import check_fixed
+
+    num_fixed = len(check_fixed(options.get("fixed"), int(max_colors)))
     full = quantize(key, image, int(max_colors), **options)
     reached = mse_to_quality(float(full.mse))
     if reached < target.min:
@@ -312,10 +338,10 @@ def quantize_to_quality(
     if reached >= target.max and big > 1:
         counts = np.bincount(np.asarray(full.indices).reshape(-1), minlength=big)
         limit = quality_to_mse(target.max)
-        lo, hi = 1, big  # hi reaches the target; find the fewest colours that do
+        lo, hi = max(1, num_fixed), big  # hi reaches the target: find the fewest that do
         while lo < hi:
             mid = (lo + hi) // 2
-            small = reduce_palette(palette, counts, mid)
+            small = reduce_palette(palette, counts, mid, fixed=num_fixed)
             # padded by repetition to the full size: one compiled program for every size
             r = remap(image, small[np.arange(big) % mid], space=space)
             if float(r.mse) <= limit:

@@ -28,6 +28,7 @@ __all__ = [
     "kmeans_plusplus",
     "make_kmeans_plusplus",
     "random_init",
+    "seed_around",
 ]
 
 
@@ -47,6 +48,52 @@ class Initializer(Protocol):
     ) -> jax.Array: ...
 
 
+def seed_around(
+    key: jax.Array,
+    pixels: jax.Array,
+    k: int,
+    weights: jax.Array | None = None,
+    *,
+    init: Initializer,
+    fixed: jax.Array,
+) -> jax.Array:
+    """A ``(k, c)`` starting palette whose first rows are the ``fixed`` colours.
+
+    An initializer that takes a ``fixed=`` keyword (the k-means++ ones) seeds the other
+    entries around the fixed colours; any other seeds ``k - m`` entries on its own, and
+    the fixed colours are put in front of them.
+
+    Args:
+      key: a PRNG key.
+      pixels: ``(n, c)`` coordinates to seed from.
+      k: palette size.
+      weights: optional ``(n,)`` weights.
+      init: the :class:`Initializer`.
+      fixed: ``(m, c)`` coordinates of the fixed colours (``m`` may be 0).
+
+    Returns:
+      ``(k, c)`` palette, ``fixed`` first (just ``fixed[:k]`` if ``m >= k``).
+    """
+    m = fixed.shape[0]
+    if m == 0:
+        return init(key, pixels, k, weights)
+    if m >= k:
+        return jnp.asarray(fixed[:k], pixels.dtype)
+    if _takes_fixed(init):
+        return init(key, pixels, k, weights, fixed=fixed)  # type: ignore[call-arg]
+    rest = init(key, pixels, k - m, weights)
+    return jnp.concatenate([jnp.asarray(fixed, rest.dtype), rest])
+
+
+def _takes_fixed(init) -> bool:
+    import inspect
+
+    try:
+        return "fixed" in inspect.signature(init).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _as_weights(pixels: jax.Array, weights: jax.Array | None) -> jax.Array:
     if weights is None:
         return jnp.ones(pixels.shape[:1], pixels.dtype)
@@ -61,6 +108,7 @@ def kmeans_plusplus(
     *,
     num_local_trials: int | None = None,
     power: float = 2.0,
+    fixed: jax.Array | None = None,
 ) -> jax.Array:
     """Greedy k-means++ seeding (Arthur & Vassilvitskii, 2007).
 
@@ -81,9 +129,12 @@ def kmeans_plusplus(
       num_local_trials: candidates per round; default ``2 + floor(ln k)`` as in
         scikit-learn. ``1`` gives plain (non-greedy) k-means++.
       power: ``2`` for D² sampling (k-means++), ``1`` for the SQ reference code's D¹.
+      fixed: optional ``(m, c)`` colours (``m <= k``) already in the palette: they are
+        its first ``m`` rows, and the other ``k - m`` are seeded around them (each
+        pixel's distance starts as its distance to the nearest fixed colour).
 
     Returns:
-      ``(k, c)`` palette whose rows are pixels.
+      ``(k, c)`` palette whose rows are pixels (after the ``fixed`` rows, if any).
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -97,9 +148,19 @@ def kmeans_plusplus(
     trials = num_local_trials if num_local_trials is not None else 2 + int(math.log(k))
     half = power / 2.0
     key_first, key_loop = jax.random.split(key)
-    first = sample_index(key_first, w, ())
-    closest = squared_distances(pixels, pixels[first][None])[:, 0]
-    palette = jnp.zeros((k, c), pixels.dtype).at[0].set(pixels[first])
+    if fixed is not None and fixed.shape[0] > 0:
+        m = fixed.shape[0]
+        if m > k:
+            raise ValueError(f"{m} fixed colours do not fit in a palette of {k}")
+        fixed = jnp.asarray(fixed, pixels.dtype)
+        closest = jnp.min(squared_distances(pixels, fixed), axis=1)
+        palette = jnp.zeros((k, c), pixels.dtype).at[:m].set(fixed)
+        start = m
+    else:
+        first = sample_index(key_first, w, ())
+        closest = squared_distances(pixels, pixels[first][None])[:, 0]
+        palette = jnp.zeros((k, c), pixels.dtype).at[0].set(pixels[first])
+        start = 1
 
     def body(i, carry):
         palette, closest = carry
@@ -111,7 +172,7 @@ def kmeans_plusplus(
         best = jnp.argmin(jnp.sum(w[:, None] * safe_pow(trial_closest, half), axis=0))
         return palette.at[i].set(pixels[cand[best]]), trial_closest[:, best]
 
-    palette, _ = jax.lax.fori_loop(1, k, body, (palette, closest))
+    palette, _ = jax.lax.fori_loop(start, k, body, (palette, closest))
     return palette
 
 
@@ -131,9 +192,9 @@ def make_kmeans_plusplus(num_local_trials: int | None = None, power: float = 2.0
 
 @functools.cache
 def _kmeans_plusplus(num_local_trials: int | None, power: float) -> Initializer:
-    def init(key, pixels, k, weights=None):
+    def init(key, pixels, k, weights=None, *, fixed=None):
         return kmeans_plusplus(
-            key, pixels, k, weights, num_local_trials=num_local_trials, power=power
+            key, pixels, k, weights, num_local_trials=num_local_trials, power=power, fixed=fixed
         )
 
     init.__name__ = f"kmeans_plusplus_t{num_local_trials}_p{power:g}"

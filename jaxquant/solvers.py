@@ -117,8 +117,20 @@ class Solver(Protocol):
         """One step: ``(new_state, loss)``."""
         ...
 
-    def __call__(self, key: jax.Array, problem: ColourSet, palette: jax.Array) -> FitResult:
-        """The whole run from ``palette`` (coordinates)."""
+    def __call__(
+        self,
+        key: jax.Array,
+        problem: ColourSet,
+        palette: jax.Array,
+        *,
+        frozen: jax.Array | None = None,
+    ) -> FitResult:
+        """The whole run from ``palette`` (coordinates).
+
+        ``frozen`` (optional ``(k,)`` bool) marks entries that must not move (the
+        ``fixed=`` colours of :func:`jaxquant.fit_palette`). A solver that cannot keep
+        entries fixed may leave the keyword out; ``fixed=`` then refuses it.
+        """
         ...
 
 
@@ -383,10 +395,12 @@ class SQ:
             num_steps=jnp.zeros((), jnp.int32),
         )
 
-    def _update(self, state: SQState, batch: jax.Array, *, track: bool = True):
+    def _update(self, state: SQState, batch: jax.Array, *, track: bool = True, frozen=None):
         """The step on a drawn minibatch: gradient, update, projection, bookkeeping.
 
         With ``track=False`` (a run without early stopping) the smoothed loss is not kept.
+        Entries marked in ``frozen`` (``(k,)`` bool) keep their place (a projection onto
+        the set of palettes that contain them).
         """
         k = state.palette.shape[0]
         s = self.resolve(k)
@@ -397,6 +411,8 @@ class SQ:
         with jax.numpy_dtype_promotion("standard"):
             updates, opt_state = s.transform(k).update(grad, state.opt_state, state.palette)
         palette = jnp.clip(optax.apply_updates(state.palette, updates), 0.0, 1.0)
+        if frozen is not None:
+            palette = jnp.where(frozen[:, None], state.palette, palette)
         n = state.num_steps + 1
         if not track:
             return state._replace(palette=palette, opt_state=opt_state, num_steps=n), value
@@ -415,8 +431,19 @@ class SQ:
         rows = draw_rows(key, problem.sampling_cdf(), (s.sizes[1],))
         return self._update(state, problem.coordinates(rows))
 
-    def __call__(self, key: jax.Array, problem: ColourSet, palette: jax.Array) -> FitResult:
-        """Run the SQ steps and the Lloyd polish from ``palette`` (coordinates)."""
+    def __call__(
+        self,
+        key: jax.Array,
+        problem: ColourSet,
+        palette: jax.Array,
+        *,
+        frozen: jax.Array | None = None,
+    ) -> FitResult:
+        """Run the SQ steps and the Lloyd polish from ``palette`` (coordinates).
+
+        Entries marked in ``frozen`` (``(k,)`` bool) never move: every step and the
+        polish leave them where they are, while the other entries fit around them.
+        """
         s = self.resolve(palette.shape[0])
         num_steps, batch_size = s.sizes
         state = s.init(problem, palette)
@@ -434,7 +461,7 @@ class SQ:
             points = problem.coordinates()
 
             def step(state, rows):
-                new, value = s._update(state, points[rows], track=tol > 0)
+                new, value = s._update(state, points[rows], track=tol > 0, frozen=frozen)
                 return new, (value, new.palette if record else None)
 
             def maybe_step(state, rows):
@@ -458,11 +485,11 @@ class SQ:
             if record:
                 steps = palettes.reshape((num_steps,) + first.shape)
                 history = jnp.concatenate([first[None], steps])
-        result = s._polish(problem, state.palette)
+        result = s._polish(problem, state.palette, frozen)
         status = jnp.where(jnp.all(jnp.isfinite(result)), Status.OK, Status.DIVERGED)
         return FitResult(result, losses, state.num_steps, status.astype(jnp.int32), history)
 
-    def _polish(self, problem: ColourSet, palette: jax.Array) -> jax.Array:
+    def _polish(self, problem: ColourSet, palette: jax.Array, frozen=None) -> jax.Array:
         if not self.num_lloyd_steps:
             return palette
         if problem.integer and problem.space == "rgb" and not problem.alpha:
@@ -472,6 +499,7 @@ class SQ:
                 jnp.asarray(problem.weights),
                 num_steps=self.num_lloyd_steps,
                 layout=self.layout,
+                frozen=frozen,
             )
         palette, _, _ = _lloyd(
             palette,
@@ -479,6 +507,7 @@ class SQ:
             jnp.asarray(problem.weights),
             num_steps=self.num_lloyd_steps,
             layout=self.layout,
+            frozen=frozen,
         )
         return palette
 
@@ -494,6 +523,7 @@ def lloyd_step(
     *,
     chunk_size: int = kernels.CHUNK_SIZE,
     layout: str | None = None,
+    frozen: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """One exact Lloyd (k-means) iteration on weighted colours.
 
@@ -507,6 +537,8 @@ def lloyd_step(
       weights: ``(n,)`` non-negative weights.
       chunk_size: rows per assignment chunk.
       layout: the nearest-colour search (:data:`jaxquant.kernels.LAYOUTS`).
+      frozen: optional ``(k,)`` bool: entries that stay where they are (they still take
+        their colours).
 
     Returns:
       ``(new_palette, loss_before, counts)``: the loss (weighted mean squared distance) of
@@ -517,7 +549,8 @@ def lloyd_step(
     w = weights.astype(palette.dtype)
     sums = jax.ops.segment_sum(w[:, None] * colours, idx, num_segments=k)
     counts = jax.ops.segment_sum(w, idx, num_segments=k)
-    new = jnp.where(counts[:, None] > 0, sums / jnp.maximum(counts, 1e-30)[:, None], palette)
+    move = counts > 0 if frozen is None else (counts > 0) & ~frozen
+    new = jnp.where(move[:, None], sums / jnp.maximum(counts, 1e-30)[:, None], palette)
     loss = jnp.sum(w * dist) / jnp.maximum(jnp.sum(w), 1e-30)
     return new, loss, counts
 
@@ -530,6 +563,7 @@ def _lloyd_rounded(
     num_steps: int,
     layout: str | None = None,
     chunk_size: int = kernels.CHUNK_SIZE,
+    frozen: jax.Array | None = None,
 ) -> jax.Array:
     """Lloyd steps for uint8 colours, each against the palette rounded to uint8.
 
@@ -557,7 +591,8 @@ def _lloyd_rounded(
         zeros = (jnp.zeros((k, c), jnp.float32), jnp.zeros((k,), jnp.float32))
         (sums, counts), _ = jax.lax.scan(accumulate, zeros, (xs, ws))
         mean = sums / (255.0 * jnp.maximum(counts, 1e-30))[:, None]
-        return jnp.where(counts[:, None] > 0, mean, palette), None
+        move = counts > 0 if frozen is None else (counts > 0) & ~frozen
+        return jnp.where(move[:, None], mean, palette), None
 
     return jax.lax.scan(step, palette, None, length=num_steps)[0]
 
@@ -587,6 +622,7 @@ def _lloyd(
     tol: float = 0.0,
     layout: str | None = None,
     chunk_size: int = kernels.CHUNK_SIZE,
+    frozen: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """``num_steps`` Lloyd iterations in ``lax.scan``, stopping early on ``tol``.
 
@@ -599,7 +635,7 @@ def _lloyd(
 
         def run(palette):
             new, value, _ = lloyd_step(
-                palette, colours, weights, chunk_size=chunk_size, layout=layout
+                palette, colours, weights, chunk_size=chunk_size, layout=layout, frozen=frozen
             )
             return new, value
 
@@ -664,8 +700,16 @@ class Lloyd:
         done = state.done | ((self.tol > 0) & stalled)
         return LloydState(new, value, done, state.num_steps + 1), value
 
-    def __call__(self, key: jax.Array, problem: ColourSet, palette: jax.Array) -> FitResult:
-        """Iterate from ``palette`` (coordinates) until converged or ``num_steps`` ran."""
+    def __call__(
+        self,
+        key: jax.Array,
+        problem: ColourSet,
+        palette: jax.Array,
+        *,
+        frozen: jax.Array | None = None,
+    ) -> FitResult:
+        """Iterate from ``palette`` (coordinates) until converged or ``num_steps`` ran;
+        entries marked in ``frozen`` (``(k,)`` bool) stay where they are."""
         del key
         palette, losses, n = _lloyd(
             jnp.asarray(palette).astype(problem.float_dtype),
@@ -674,6 +718,7 @@ class Lloyd:
             num_steps=self.num_steps,
             tol=self.tol,
             layout=self.layout,
+            frozen=frozen,
         )
         status = jnp.where(jnp.all(jnp.isfinite(palette)), Status.OK, Status.DIVERGED)
         return FitResult(palette, losses, n, status.astype(jnp.int32))

@@ -30,15 +30,13 @@ import time
 import zlib
 from pathlib import Path
 
+from jaxquant import _names
 from jaxquant.cli import _encode
 from jaxquant.cli._common import Terminated, UserError, display, quality_flag
 
 __all__ = ["IMAGE_SUFFIXES", "Job", "Summary", "collect", "run"]
 
-IMAGE_SUFFIXES = frozenset(
-    ".png .jpg .jpeg .jpe .jfif .bmp .dib .gif .tif .tiff .webp .ppm .pgm .pbm .pnm .tga "
-    ".jp2 .j2k .ico .pcx .sgi .im .qoi".split()
-)
+IMAGE_SUFFIXES = _names.IMAGE_SUFFIXES
 
 
 @dataclasses.dataclass(frozen=True, order=True)
