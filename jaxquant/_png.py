@@ -237,12 +237,18 @@ def _sample(rows: np.ndarray) -> list[np.ndarray]:
 
 
 def prepare(
-    indices: np.ndarray, rgb: np.ndarray, alpha: np.ndarray | None, *, trim: bool = True
+    indices: np.ndarray,
+    rgb: np.ndarray,
+    alpha: np.ndarray | None,
+    *,
+    trim: bool = True,
+    keep: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices and palette ordered (and trimmed) for compression.
 
     With ``trim``, entries no pixel uses are dropped and identical ones merged. Entries
-    with transparency come first, the rest in :func:`_chain` order.
+    with transparency come first, the rest in :func:`_chain` order. With ``keep``, the
+    palette stays as given: every entry, in order.
 
     Returns:
       ``(rows, palette)``: ``(H, W)`` uint8 indices and the ``(n, 3)`` (or ``(n, 4)``
@@ -251,6 +257,8 @@ def prepare(
     k = rgb.shape[0]
     entries = rgb if alpha is None else np.concatenate([rgb, alpha[:, None]], axis=1)
     idx = indices if indices.dtype == np.uint8 else indices.astype(np.uint8)
+    if keep:
+        return idx, entries
     lut = np.arange(k, dtype=np.uint8)  # input index -> index after trimming
     if trim:
         used = np.flatnonzero(_counts(idx, k))
@@ -273,8 +281,12 @@ def encode_indexed(
     *,
     level: int = 9,
     effort: str = "fast",
+    keep_palette: bool = False,
 ) -> bytes:
     """The smallest palette PNG this writer finds for ``rgb[indices]`` (with ``alpha``).
+
+    With ``keep_palette`` the ``PLTE`` (and ``tRNS``) chunk is the palette as given,
+    every entry in order, and the pixels keep their indices.
 
     Args:
       indices: ``(H, W)`` integer indices into the palette.
@@ -286,10 +298,11 @@ def encode_indexed(
 
     Returns:
       The PNG file (signature to ``IEND``); decoding it gives back ``rgb[indices]`` and
-      ``alpha[indices]``, with the palette trimmed and reordered.
+      ``alpha[indices]``, with the palette reordered (and, for ``effort="max"``,
+      trimmed).
     """
     h, w = indices.shape
-    rows, palette = prepare(indices, rgb, alpha, trim=effort == "max")
+    rows, palette = prepare(indices, rgb, alpha, trim=effort == "max", keep=keep_palette)
     n = palette.shape[0]
 
     chunks = [chunk(b"PLTE", palette[:, :3].tobytes())]

@@ -219,11 +219,12 @@ def check_output(
                 "(use - for standard output)"
             )
     if suffixes is not None and given.suffix.lower() not in suffixes:
-        named = (
-            " or ".join(suffixes)
-            if len(suffixes) <= 3
-            else "with an image suffix Pillow writes (.png, .gif, .jpg, .webp, ...)"
-        )
+        if len(suffixes) <= 4:
+            named = (
+                ", ".join(suffixes[:-1]) + " or " + suffixes[-1] if suffixes[1:] else suffixes[0]
+            )
+        else:
+            named = "with an image suffix Pillow writes (.png, .gif, .jpg, .webp, ...)"
         raise OutputError(
             f"{display(given)}: the output must be named {named} "
             f"(got {given.suffix or 'no suffix'!r})"
@@ -840,13 +841,14 @@ def encode(
     compress_level: int = 9,
     optimize: bool = False,
     metadata: dict | None = None,
+    keep_palette: bool = False,
 ) -> bytes:
     """A quantization result as the bytes of an image file.
 
     Formats (:data:`FORMATS`; ``"indexed"`` is the older name of ``"png"``):
 
     - ``"png"``: a palette PNG, as small as jaxquant's own writer (:mod:`jaxquant._png`)
-      makes it: the palette trimmed to the entries in use, ordered so that neighbouring
+      makes it: the palette ordered so that neighbouring
       pixels have close indices, bit depth (1/2/4/8), row filter and zlib strategy
       chosen by trial on a sample of rows (about 0.1 s for 768x512). ``vector``
       results hold their ``k`` colours; ``channel``/``global`` results (whose levels
@@ -875,6 +877,11 @@ def encode(
         (``icc_profile``, ``gamma``, ``srgb``, ``chromaticity``, ``dpi``); ``None``
         writes none. PNG writes them all (``iCCP`` instead of ``sRGB`` when both are
         given); WebP only the ICC profile; GIF holds none, they are dropped.
+      keep_palette: ``png`` of a ``vector`` result: write the palette exactly as
+        ``result.palette``, every entry in order, and the pixels with their indices
+        (images sharing one palette then share their ``PLTE`` chunk and index values);
+        slightly larger files, and ``optimize`` does not run oxipng (which may reorder
+        the palette).
 
     Returns:
       The encoded file.
@@ -906,11 +913,12 @@ def encode(
     if fmt == "gif":
         return _gif(result)
     parts = _palette_of(result) if fmt == "png" else None
+    keep = bool(keep_palette) and parts is not None and np.asarray(result.indices).ndim == 2
     if parts is not None:
-        data = _png.encode_indexed(*parts, level=level)
+        data = _png.encode_indexed(*parts, level=level, keep_palette=keep)
     else:
         data = _truecolour_png(_result_image(result), level)
-    if optimize:
+    if optimize and not keep:
         data = _oxipng(data, palette=parts is not None)
     return _png.insert_chunks(data, _png.metadata_chunks(dict(metadata or {})))
 
@@ -923,6 +931,7 @@ def save(
     compress_level: int = 9,
     optimize: bool = False,
     metadata: dict | None = None,
+    keep_palette: bool = False,
 ) -> int:
     """Write a quantization result, atomically, in the format ``path`` names.
 
@@ -940,6 +949,8 @@ def save(
       optimize: re-encode PNG with oxipng (see :func:`encode`).
       metadata: colour metadata to write (see :func:`read_metadata`); ``None`` writes
         none.
+      keep_palette: write a PNG's palette exactly as ``result.palette`` (see
+        :func:`encode`).
 
     Returns:
       The size of the written file in bytes.
@@ -961,7 +972,12 @@ def save(
     """
     fmt = output_format(path, format=format)
     data = encode(
-        result, format=fmt, compress_level=compress_level, optimize=optimize, metadata=metadata
+        result,
+        format=fmt,
+        compress_level=compress_level,
+        optimize=optimize,
+        metadata=metadata,
+        keep_palette=keep_palette,
     )
     if os.fspath(path) == STDOUT:
         return write_stdout(data)

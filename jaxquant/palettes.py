@@ -45,6 +45,7 @@ __all__ = [
     "PALETTE_SUFFIXES",
     "PaletteError",
     "format_colours",
+    "match_image",
     "parse_colour",
     "palette_bytes",
     "parse_colours",
@@ -111,6 +112,43 @@ def format_colours(palette) -> str:
     """A palette as ``.txt`` lines: ``#rrggbb`` (``#rrggbbaa`` for RGBA), one a line."""
     palette = _as_palette(palette, "palette")
     return "\n".join("#" + bytes(row).hex() for row in palette)
+
+
+def match_image(image, palette) -> tuple[np.ndarray, np.ndarray]:
+    """An image and a palette file's colours made to fit each other, for remapping.
+
+    Palettes are RGB or RGBA, so a grey image becomes RGB; if either has alpha, both do
+    (an image without alpha is fully opaque, a palette without alpha too). The pixels
+    and the colours are otherwise unchanged.
+
+    Args:
+      image: ``(H, W, C)`` uint8 or float image, ``C`` 1-4.
+      palette: ``(k, 3)`` or ``(k, 4)`` colours (uint8, or floats in ``[0, 1]``).
+
+    Returns:
+      ``(image, palette)`` with the same channels (3 or 4) and the image's dtype kind.
+
+    Examples:
+      >>> im, pal = match_image(np.zeros((1, 2, 1), np.uint8), np.array([[9, 9, 9, 128]]))
+      >>> im.shape, pal.tolist()
+      ((1, 2, 4), [[9, 9, 9, 128]])
+    """
+    pal = _as_palette(palette, "palette")
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    c = arr.shape[2]
+    colour, alpha = arr[..., : 1 if c <= 2 else 3], arr[..., (1 if c <= 2 else 3) :]
+    if colour.shape[2] == 1:
+        colour = np.repeat(colour, 3, axis=2)
+    with_alpha = alpha.shape[2] == 1 or pal.shape[1] == 4
+    if with_alpha and alpha.shape[2] == 0:
+        full = 255 if arr.dtype == np.uint8 else 1.0
+        alpha = np.full(arr.shape[:2] + (1,), full, arr.dtype)
+    if with_alpha and pal.shape[1] == 3:
+        pal = np.concatenate([pal, np.full((pal.shape[0], 1), 255, np.uint8)], axis=1)
+    out = np.concatenate([colour, alpha], axis=2) if with_alpha else colour
+    return out, pal
 
 
 def _as_palette(palette, what: str) -> np.ndarray:

@@ -1,9 +1,10 @@
-"""The ``jaxquant`` command line: ``compress``, ``compare`` and ``sweep``.
+"""The ``jaxquant`` command line: ``compress``, ``palette``, ``compare`` and ``sweep``.
 
 Thin: parse (:mod:`jaxquant.cli._parser`, no JAX import, so ``--help`` answers at once),
 call the public library, write through :mod:`jaxquant.io`, report. One module per
 command: :mod:`~jaxquant.cli.compress` (one file), :mod:`~jaxquant.cli.batch` (many
-files), :mod:`~jaxquant.cli.compare`, :mod:`~jaxquant.cli.sweep`.
+files), :mod:`~jaxquant.cli.palette` (one palette for many images),
+:mod:`~jaxquant.cli.compare`, :mod:`~jaxquant.cli.sweep`.
 
 Exit codes: 0 success; 1 batch mode finished but some files failed; 2 usage or input
 error (one line on stderr, no traceback); 98 ``--skip-if-larger`` kept the input (one
@@ -38,8 +39,22 @@ def _compress(args) -> int:
         raise UserError("give INPUT files or --sample, not both")
     if not args.sample and not args.inputs:
         raise UserError("give at least one INPUT file or directory, or --sample")
-    if args.k is None and args.quality is None:
-        raise UserError("give the number of colours with -k K, or --quality MIN-MAX")
+    if args.palette is not None:
+        for flag, given in (
+            ("-k", args.k is not None),
+            ("--quality", args.quality is not None),
+            ("--fixed", args.fixed is not None),
+            ("--mode " + args.mode, args.mode != "vector"),
+            ("--animate-steps", args.animate_steps is not None),
+        ):
+            if given:
+                raise UserError(f"--palette gives the colours; {flag} does not go with it")
+    elif args.keep_palette:
+        raise UserError("--keep-palette keeps the colours of --palette FILE; give one")
+    elif args.k is None and args.quality is None:
+        raise UserError(
+            "give the number of colours with -k K, or --quality MIN-MAX, or --palette FILE"
+        )
     if args.quality is not None and args.mode != "vector":
         raise UserError("--quality chooses the colours of --mode vector only")
     if args.dither != "none" and args.mode != "vector":
@@ -80,6 +95,10 @@ def _compress(args) -> int:
 def _dispatch(args) -> int:
     if args.command == "compress":
         return _compress(args)
+    if args.command == "palette":
+        from jaxquant.cli import palette
+
+        return palette.run(args)
     if args.command == "compare":
         from jaxquant.cli import compare
 

@@ -24,6 +24,9 @@ __all__ = [
     "quality_flag",
     "output",
     "sample_path",
+    "check_distributed",
+    "read_palette_flag",
+    "start_distributed",
 ]
 
 
@@ -191,3 +194,44 @@ def quality_flag(text: str | None):
         return parse_quality(text)
     except ValueError as e:
         raise UserError(f"--quality {text}: {e}") from None
+
+
+def check_distributed(args) -> bool:
+    """Whether ``--coordinator``, ``--num-processes`` and ``--process-id`` ask for a
+    ``jax.distributed`` job (all three, consistent, or none)."""
+    given = (args.coordinator, args.num_processes, args.process_id)
+    if all(v is None for v in given):
+        return False
+    if any(v is None for v in given):
+        raise UserError("--coordinator, --num-processes and --process-id go together")
+    if args.process_id >= args.num_processes:
+        raise UserError(
+            f"--process-id {args.process_id} must be below --num-processes {args.num_processes}"
+        )
+    return True
+
+
+def start_distributed(args) -> None:
+    """Join the ``jax.distributed`` job the flags name (:func:`check_distributed` first)."""
+    import jax
+
+    try:
+        jax.distributed.initialize(
+            coordinator_address=args.coordinator,
+            num_processes=args.num_processes,
+            process_id=args.process_id,
+        )
+    except Exception as e:  # noqa: BLE001 - any failure here is the user's setup
+        raise UserError(f"--coordinator {args.coordinator}: cannot start ({e})") from None
+
+
+def read_palette_flag(path: str):
+    """The colours of ``--palette FILE`` (uint8 ``(k, 3|4)``), or a :class:`UserError`."""
+    from jaxquant import palettes
+
+    try:
+        return palettes.read_palette(path)
+    except ValueError as e:  # PaletteError and image errors name the file
+        raise UserError(str(e)) from None
+    except OSError as e:
+        raise UserError(f"{display(path)}: cannot read ({e.strerror or e})") from None

@@ -72,7 +72,13 @@ def write(result, path, fmt: str, args, *, metadata=None, bytes_in: int | None =
     from jaxquant import io
 
     try:
-        data = io.encode(result, format=fmt, optimize=args.optimize, metadata=metadata)
+        data = io.encode(
+            result,
+            format=fmt,
+            optimize=args.optimize,
+            metadata=metadata,
+            keep_palette=getattr(args, "keep_palette", False),
+        )
     except (ValueError, ImportError) as e:
         raise UserError(f"{display(path)}: {e}") from None
     if args.skip_if_larger and bytes_in is not None and len(data) >= bytes_in:

@@ -185,6 +185,14 @@ FIT_FLAGS: tuple[Flag, ...] = (
         "colour space of the fit (default rgb); cielab and oklab need mode vector",
         _names.SPACES,
     ),
+    Flag(
+        ("--fixed",),
+        "fixed",
+        str,
+        None,
+        "colours the palette must hold exactly, as its first entries, e.g. "
+        "'#ffffff,#000000' (#rrggbbaa with alpha); the others are fitted around them",
+    ),
 )
 
 
@@ -193,10 +201,12 @@ def fit_options(args: argparse.Namespace) -> dict[str, Any]:
     return {flag.option: getattr(args, flag.option) for flag in FIT_FLAGS}
 
 
-def _add_fit_flags(p: argparse.ArgumentParser) -> None:
+def _add_fit_flags(p: argparse.ArgumentParser, *, mode: bool = True) -> None:
     group = p.add_argument_group("fitting (jaxquant.quantize options)")
     for flag in FIT_FLAGS:
         flag.add(group)  # type: ignore[arg-type]
+    if not mode:
+        return
     group.add_argument(
         "--mode",
         choices=_names.MODES,
@@ -204,6 +214,13 @@ def _add_fit_flags(p: argparse.ArgumentParser) -> None:
         help="vector: k colours (default); channel: k levels per channel; "
         "global: k levels shared by all channels",
     )
+
+
+def _add_distributed(p: argparse.ArgumentParser, what: str) -> None:
+    dist = p.add_argument_group(f"several processes (jax.distributed): {what}")
+    dist.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0")
+    dist.add_argument("--num-processes", type=int_range(1, 1 << 16), help="processes in the job")
+    dist.add_argument("--process-id", type=int_range(0, (1 << 16) - 1), help="this process's index")
 
 
 def _add_run_flags(p: argparse.ArgumentParser, *, verbose: bool = False) -> None:
@@ -364,6 +381,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop the input's colour metadata (ICC profile, gamma, sRGB) instead of "
         "copying it into the output",
     )
+    out.add_argument(
+        "--palette",
+        metavar="FILE",
+        help="remap to this palette instead of fitting one (.txt, .json, .gpl, or an "
+        "image: a palette PNG's entries, any other image's colours), e.g. from "
+        "'jaxquant palette'; replaces -k",
+    )
+    out.add_argument(
+        "--keep-palette",
+        action="store_true",
+        help="write each PNG's palette exactly as --palette gives it, every entry in "
+        "order, so that images share index values (default: reordered for size)",
+    )
     c.add_argument(
         "--out-dir",
         help="output directory for many inputs: mirrors each input directory's tree, "
@@ -393,12 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 178956970, Pillow's decompression-bomb limit)",
     )
     _allow_truncated(c)
-    dist = c.add_argument_group(
-        "several processes (jax.distributed): each takes its own share of the files"
-    )
-    dist.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0")
-    dist.add_argument("--num-processes", type=int_range(1, 1 << 16), help="processes in the job")
-    dist.add_argument("--process-id", type=int_range(0, (1 << 16) - 1), help="this process's index")
+    _add_distributed(c, "each takes its own share of the files")
     _add_fit_flags(c)
     _add_run_flags(c, verbose=True)
     c.add_argument(
@@ -413,6 +438,45 @@ def build_parser() -> argparse.ArgumentParser:
         default=20,
         help="frames of --animate-steps after the seeding one (default 20)",
     )
+
+    pal = sub.add_parser(
+        "palette",
+        help="one palette of K colours for many images, written to a palette file",
+        description="Fit one palette of K colours to every image given (files and "
+        "directories of images), streaming them so that memory holds one image at a time, "
+        "and write it as a palette file (.txt, .json, .gpl, or a swatch .png) for "
+        "'jaxquant compress --palette'.",
+    )
+    pal.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="image files or directories of images"
+    )
+    _k(pal, "number of palette colours")
+    pal.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="palette file: .txt, .json, .gpl or .png (a swatch image, up to 256 colours); "
+        "- for .txt lines on standard output",
+    )
+    pal.add_argument(
+        "-r", "--recursive", action="store_true", help="descend into subdirectories of inputs"
+    )
+    pal.add_argument(
+        "--sample-size",
+        type=int_range(1, 1 << 26),
+        default=None,
+        help="pixels sampled (by weight, over all images) for the fit (default 262144)",
+    )
+    pal.add_argument(
+        "--passes",
+        type=int_range(0, 1000),
+        default=None,
+        help="exact k-means passes over every pixel of every image after the fit "
+        "(default 2; each reads the images again)",
+    )
+    _add_distributed(pal, "each reads its own share of the files, all fit one palette")
+    _add_fit_flags(pal, mode=False)
+    _add_run_flags(pal)
 
     cmp = sub.add_parser(
         "compare",

@@ -29,10 +29,19 @@ import threading
 import time
 import zlib
 from pathlib import Path
+from typing import Any
 
 from jaxquant import _names
 from jaxquant.cli import _encode
-from jaxquant.cli._common import Terminated, UserError, display, quality_flag
+from jaxquant.cli._common import (
+    Terminated,
+    UserError,
+    check_distributed,
+    display,
+    quality_flag,
+    read_palette_flag,
+    start_distributed,
+)
 
 __all__ = ["IMAGE_SUFFIXES", "Job", "Summary", "collect", "run"]
 
@@ -246,13 +255,7 @@ def run(args) -> int:
     """Batch mode of ``jaxquant compress`` (see the module docstring)."""
     if args.mode != "vector" or args.animate_steps:
         raise UserError("--mode channel/global and --animate-steps take one input file")
-    distributed = (args.coordinator, args.num_processes, args.process_id)
-    if any(v is not None for v in distributed) and any(v is None for v in distributed):
-        raise UserError("--coordinator, --num-processes and --process-id go together")
-    if args.coordinator is not None and args.process_id >= args.num_processes:
-        raise UserError(
-            f"--process-id {args.process_id} must be below --num-processes {args.num_processes}"
-        )
+    distributed = check_distributed(args)
     out_dir = None if args.out_dir is None else Path(args.out_dir)
     if out_dir is not None and os.path.lexists(out_dir) and not os.path.isdir(out_dir):
         raise UserError(f"{display(out_dir)}: exists and is not a directory")
@@ -266,7 +269,15 @@ def run(args) -> int:
             "--format rgb to write the quantized images as truecolour PNGs"
         )
     quality = quality_flag(args.quality)
-    k = args.k if args.k is not None else 256
+    given = None if args.palette is None else read_palette_flag(args.palette)
+    if given is not None and fmt != "rgb" and len(given) > 256:
+        raise UserError(
+            f"{display(args.palette)}: {len(given):,} colours; {fmt} holds at most 256 "
+            "(--format rgb writes truecolour PNGs)"
+        )
+    if args.keep_palette and fmt != "png":
+        raise UserError(f"--keep-palette keeps a PNG's palette; {fmt} output has none to keep")
+    k = args.k if args.k is not None else (256 if given is None else len(given))
 
     import jax
 
@@ -278,15 +289,8 @@ def run(args) -> int:
         jaxquant.FitOptions.make(k, **options)
     except (ValueError, TypeError) as e:
         raise UserError(str(e)) from None
-    if args.coordinator is not None:
-        try:
-            jax.distributed.initialize(
-                coordinator_address=args.coordinator,
-                num_processes=args.num_processes,
-                process_id=args.process_id,
-            )
-        except Exception as e:  # noqa: BLE001 - any failure here is the user's setup
-            raise UserError(f"--coordinator {args.coordinator}: cannot start ({e})") from None
+    if distributed:
+        start_distributed(args)
     if out_dir is not None:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -414,7 +418,20 @@ def run(args) -> int:
                 keys = jax.vmap(lambda d: jax.random.fold_in(base, d))(
                     jax.numpy.asarray([_key_data(j.rel) for j in ready], jax.numpy.uint32)
                 )
-                if quality is None:
+                results: Any
+                if given is not None:  # one palette for every image: remap only
+                    from jaxquant.palettes import match_image
+
+                    results = [
+                        jaxquant.remap(
+                            *match_image(image, given),
+                            space=args.space,
+                            dither=args.dither,
+                            dither_level=args.dither_level,
+                        )
+                        for image in images
+                    ]
+                elif quality is None:
                     results = jaxquant.quantize_batch(keys, images, k, max_batch=chunk, **options)
                 else:  # each image its own number of colours: one by one
                     results = [
@@ -428,7 +445,7 @@ def run(args) -> int:
                     if int(result.status) != jaxquant.Status.OK:
                         fail(job.src, "the fit diverged (non-finite palette); lower --lr")
                         continue
-                    if args.dither != "none":
+                    if args.dither != "none" and given is None:
                         result = jaxquant.remap(
                             image,
                             result.palette,

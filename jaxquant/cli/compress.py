@@ -24,6 +24,7 @@ from jaxquant.cli._common import (
     load_input,
     output,
     quality_flag,
+    read_palette_flag,
     sample_path,
     shown,
     stem,
@@ -81,6 +82,14 @@ def run(args) -> int:
         name=default_name,
     )
     fmt = _encode.output_format(out_path, fmt)
+    given = None if args.palette is None else read_palette_flag(args.palette)
+    if given is not None and fmt != "rgb" and len(given) > 256:
+        raise UserError(
+            f"{display(args.palette)}: {len(given):,} colours; {fmt} holds at most 256 "
+            "(--format rgb writes a truecolour PNG)"
+        )
+    if args.keep_palette and fmt != "png":
+        raise UserError(f"--keep-palette keeps a PNG's palette; {fmt} output has none to keep")
     if fmt != "rgb" and args.k is not None and args.k > 256:
         raise UserError(
             f"-k {args.k}: {fmt} holds at most 256 colours; use -k 256 or fewer, or "
@@ -116,13 +125,19 @@ def run(args) -> int:
         except (OSError, ValueError):
             metadata = None  # colour metadata is a courtesy; the image itself was read
     t_load = time.perf_counter() - t0 - t_import
-    k_max = args.k if args.k is not None else 256
+    k_max = args.k if args.k is not None else (256 if given is None else len(given))
     options = speed_options(args, k_max)
     key = jax.random.key(args.seed)
     dither = dict(dither=args.dither, dither_level=args.dither_level)
     start = time.perf_counter()
     try:
-        if quality is not None:
+        if given is not None:
+            from jaxquant.palettes import match_image
+
+            k = len(given)
+            image, matched = match_image(image, given)
+            result = jaxquant.remap(image, matched, space=args.space, **dither)
+        elif quality is not None:
             from jaxquant.quality import QualityError, quantize_to_quality
 
             try:
@@ -166,6 +181,8 @@ def run(args) -> int:
         h, w = image.shape[:2]
         used = len(np.unique(np.asarray(result.indices)))
         colours = f"{k} colours ({used} used)"
+        if given is not None:
+            colours += f" from {display(args.palette)}"
         if quality is not None:
             from jaxquant.quality import mse_to_quality
 
