@@ -30,6 +30,7 @@ from jaxquant import _checks, _names, _pil, _png
 
 __all__ = [
     "FORMATS",
+    "Frames",
     "ImageReadError",
     "MAX_PIXELS",
     "OXIPNG_LEVEL",
@@ -41,6 +42,8 @@ __all__ = [
     "display",
     "encode",
     "image_format",
+    "frame_count",
+    "load_frames",
     "load_image",
     "output_format",
     "read_metadata",
@@ -331,7 +334,7 @@ def load_image(
       >>> jaxquant.load_image(path).shape
       (2, 3, 1)
     """
-    from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageFile, ImageOps
 
     limit = (
         MAX_PIXELS
@@ -347,24 +350,33 @@ def load_image(
         checked = check_input(path)
         name = display(checked)
         source = _io.BytesIO(sys.stdin.buffer.read()) if name == STDOUT else checked
+    with _decoding(name), Image.open(source) as im:
+        _check_size(name, im.size, limit)
+        frames = getattr(im, "n_frames", 1)
+        if frames > 1 and im.format != "MPO":
+            raise ImageReadError(
+                f"{name}: has {frames} frames ({im.format} animation or pages); "
+                "jaxquant quantizes single images: extract one frame first (or write an "
+                "animation: jaxquant compress IN -o OUT.gif, docs/palettes.md)"
+            )
+        previous = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = allow_truncated
+        try:
+            im.load()
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = previous
+        if im.format == "PNG" and not allow_truncated:
+            _check_png_data(name, source)
+        return _pil.to_array(ImageOps.exif_transpose(im))
+
+
+@contextlib.contextmanager
+def _decoding(name: str):
+    """Pillow's errors while decoding ``name``, as one-line :class:`ImageReadError` errors."""
+    from PIL import Image, UnidentifiedImageError
+
     try:
-        with Image.open(source) as im:
-            _check_size(name, im.size, limit)
-            frames = getattr(im, "n_frames", 1)
-            if frames > 1 and im.format != "MPO":
-                raise ImageReadError(
-                    f"{name}: has {frames} frames ({im.format} animation or pages); "
-                    "jaxquant quantizes single images: extract one frame first"
-                )
-            previous = ImageFile.LOAD_TRUNCATED_IMAGES
-            ImageFile.LOAD_TRUNCATED_IMAGES = allow_truncated
-            try:
-                im.load()
-            finally:
-                ImageFile.LOAD_TRUNCATED_IMAGES = previous
-            if im.format == "PNG" and not allow_truncated:
-                _check_png_data(name, source)
-            return _pil.to_array(ImageOps.exif_transpose(im))
+        yield
     except ImageReadError:
         raise
     except FileNotFoundError:
@@ -389,6 +401,78 @@ def load_image(
     except Exception as e:  # noqa: BLE001 - Pillow's decoders raise many kinds on bad data
         reason = str(e) or type(e).__name__
         raise ImageReadError(f"{name}: cannot decode image ({reason})") from None
+
+
+class Frames(typing.NamedTuple):
+    """The frames of an animation (:func:`load_frames`).
+
+    Attributes:
+      frames: ``(H, W, C)`` uint8 arrays, one per frame, every one the whole picture as
+        shown at its turn (GIF disposal and APNG blending applied); ``C`` is 3, or 4 if
+        any pixel of any frame is not fully opaque (fully transparent pixels' colour 0).
+      durations: milliseconds each frame is shown.
+      loop: how many times the animation plays (0: for ever).
+    """
+
+    frames: list
+    durations: list
+    loop: int
+
+
+def frame_count(path) -> int:
+    """The number of frames of an image file (1 for a still image or one Pillow cannot
+    open: reading it will say why). Camera MPO files count as one."""
+    from PIL import Image
+
+    try:
+        with Image.open(check_input(path)) as im:
+            return 1 if im.format == "MPO" else int(getattr(im, "n_frames", 1))
+    except Exception:  # noqa: BLE001 - load_image reports the problem with its own message
+        return 1
+
+
+def load_frames(path, *, max_pixels: int | None = None) -> Frames:
+    """Every frame of an animated GIF, PNG (APNG) or WebP, or of a one-frame image.
+
+    Args:
+      path: the file (a regular file; not standard input).
+      max_pixels: refuse frames larger than this (default :data:`MAX_PIXELS`); the
+        frames together must also fit the machine's memory.
+
+    Returns:
+      :class:`Frames`.
+
+    Raises:
+      ImageReadError: as :func:`load_image`, naming the file.
+    """
+    from PIL import Image, ImageSequence
+
+    limit = (
+        MAX_PIXELS
+        if max_pixels is None
+        else _checks.check_count("max_pixels", max_pixels, minimum=1)
+    )
+    checked = check_input(path)
+    name = display(checked)
+    with _decoding(name), Image.open(checked) as im:
+        _check_size(name, im.size, limit)
+        count = getattr(im, "n_frames", 1)
+        need, memory = im.size[0] * im.size[1] * count * 8, _physical_memory()
+        if memory is not None and need > memory:  # the frames in, the frames out
+            raise ImageReadError(
+                f"{name}: refused, {count:,} frames of {im.size[0]}x{im.size[1]} need about "
+                f"{need / 2**30:.0f} GiB of memory, more than this machine has"
+            )
+        frames, durations = [], []
+        for frame in ImageSequence.Iterator(im):
+            rgba = np.array(frame.convert("RGBA"))
+            rgba[rgba[..., 3] == 0] = 0  # an invisible colour is no colour
+            frames.append(rgba)
+            durations.append(int(frame.info.get("duration", im.info.get("duration", 100)) or 100))
+        loop = int(im.info.get("loop", 0) or 0)
+    if all((f[..., 3] == 255).all() for f in frames):
+        frames = [np.ascontiguousarray(f[..., :3]) for f in frames]
+    return Frames(frames, durations, loop)
 
 
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}

@@ -57,8 +57,15 @@ def _compress(args) -> int:
         )
     if args.quality is not None and args.mode != "vector":
         raise UserError("--quality chooses the colours of --mode vector only")
-    if args.dither != "none" and args.mode != "vector":
+    if args.dither is not None and args.dither != "none" and args.mode != "vector":
         raise UserError("--dither takes --mode vector (a palette of colours)")
+    if args.frames or _animated(args):
+        from jaxquant.cli import animation
+
+        return animation.run(args)
+    if args.per_frame_palette or args.frame_duration is not None:
+        raise UserError("--per-frame-palette and --frame-duration are for animations")
+    args.dither = args.dither or "none"
     if args.ext is not None and (args.output is not None or args.out_dir is not None):
         raise UserError("give --ext (outputs next to the inputs) or -o / --out-dir, not both")
     if args.ext is not None and ("/" in args.ext or os.sep in args.ext or not args.ext.strip(".")):
@@ -90,6 +97,17 @@ def _compress(args) -> int:
     from jaxquant.cli import batch
 
     return batch.run(args)
+
+
+def _animated(args) -> bool:
+    """Whether the one input is an animation (more than one frame) to write as one."""
+    if args.sample or len(args.inputs) != 1 or args.inputs[0] == STDIN:
+        return False
+    if args.output is None or args.out_dir is not None or args.ext is not None:
+        return False
+    from jaxquant.io import frame_count
+
+    return frame_count(args.inputs[0]) > 1
 
 
 def _dispatch(args) -> int:

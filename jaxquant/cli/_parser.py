@@ -338,9 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--dither",
         choices=_names.DITHERS,
-        default="none",
+        default=None,
         help="none: nearest colours (default, smallest error and files); fs: "
-        "Floyd-Steinberg error diffusion; ordered: blue-noise ordered dithering",
+        "Floyd-Steinberg error diffusion; ordered: blue-noise ordered dithering (the "
+        "default for animations: it does not flicker)",
     )
     out.add_argument(
         "--dither-level",
@@ -393,6 +394,28 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write each PNG's palette exactly as --palette gives it, every entry in "
         "order, so that images share index values (default: reordered for size)",
+    )
+    anim = c.add_argument_group(
+        "animations: an animated GIF, APNG or WebP input, or --frames, to one animation"
+    )
+    anim.add_argument(
+        "--frames",
+        action="store_true",
+        help="the INPUTs (files, or the image files of directories, sorted by name) are "
+        "the frames of one animation, written to -o as .gif, .png (APNG) or .webp",
+    )
+    anim.add_argument(
+        "--frame-duration",
+        type=int_range(1, 655_350),
+        default=None,
+        metavar="MS",
+        help="milliseconds per frame (default: the input's own; 100 for --frames)",
+    )
+    anim.add_argument(
+        "--per-frame-palette",
+        action="store_true",
+        help="fit a palette to each frame on its own (default: one palette for every "
+        "frame, which is smaller and does not flicker)",
     )
     c.add_argument(
         "--out-dir",
