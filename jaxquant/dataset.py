@@ -268,8 +268,16 @@ class _Format:
 # The weighted reservoir.
 
 
+_BLOCK = 1 << 16  # pixels of an image keyed at a time (bounds the temporaries)
+
+
 class _Reservoir:
-    """The ``size`` pixels of largest key ``log(u) / w`` seen so far, with their weights."""
+    """The ``size`` pixels of largest key ``log(u) / w`` seen so far, with their weights.
+
+    Candidates above the current threshold (the smallest kept key) wait in a pending
+    list of at most ``size / 4`` rows and are merged in one partition, so memory is
+    ``O(size)`` and the merges cost ``O(size)`` per ``size / 4`` candidates.
+    """
 
     def __init__(self, size: int, seed: int):
         self.size = size
@@ -277,12 +285,16 @@ class _Reservoir:
         self.format = _Format()
         self.keys = np.zeros((0,), np.float64)
         self.rows = np.zeros((0, 0), np.uint8)
-        self.weights = np.zeros((0,), np.float64)
+        self.weights = np.zeros((0,), np.float32)
+        self.threshold = -np.inf
+        self.pending: list[tuple[np.ndarray, np.ndarray, float]] = []
+        self.num_pending = 0
         self.num_images = 0
         self.num_pixels = 0
 
     def upgrade(self, fmt: _Format) -> None:
         if fmt != self.format:
+            self.flush()
             if self.rows.shape[0]:
                 self.rows = fmt.convert(self.rows)
             else:
@@ -295,25 +307,44 @@ class _Reservoir:
         self.upgrade(self.format.merge(_Format.of(rows)))
         if weight <= 0 or rows.shape[0] == 0:
             return
-        digest = zlib.crc32(np.ascontiguousarray(rows).tobytes())
+        digest = zlib.crc32(memoryview(np.ascontiguousarray(rows)).cast("B"))
         rng = np.random.default_rng([self.seed, digest, rows.shape[0], rows.shape[1]])
-        keys = np.log1p(-rng.random(rows.shape[0])) / weight  # log(u), u in (0, 1]
-        if self.keys.shape[0] >= self.size:
-            keep = keys > self.keys.min()
-            keys, rows = keys[keep], rows[keep]
-        self._merge(keys, self.format.convert(rows), np.full(keys.shape, weight))
+        for start in range(0, rows.shape[0], _BLOCK):
+            block = rows[start : start + _BLOCK]
+            keys = np.log1p(-rng.random(block.shape[0])) / weight  # log(u), u in (0, 1]
+            if self.threshold > -np.inf:
+                keep = keys > self.threshold
+                if not keep.any():
+                    continue
+                keys, block = keys[keep], block[keep]
+            self.pending.append((keys, self.format.convert(block), weight))
+            self.num_pending += keys.shape[0]
+            if self.num_pending >= max(self.size // 4, 1):
+                self.flush()
 
-    def _merge(self, keys, rows, weights) -> None:
-        keys = np.concatenate([self.keys, keys])
-        rows = np.concatenate([self.rows, rows])
-        weights = np.concatenate([self.weights, weights])
+    def flush(self) -> None:
+        """Merge the pending candidates into the kept ``size``."""
+        if not self.pending:
+            return
+        keys = np.concatenate([self.keys, *(p[0] for p in self.pending)])
+        rows = np.concatenate([self.rows, *(p[1] for p in self.pending)])
+        weights = np.concatenate(
+            [self.weights, *(np.full(p[0].shape, p[2], np.float32) for p in self.pending)]
+        )
+        self.pending, self.num_pending = [], 0
+        self._keep(keys, rows, weights)
+
+    def _keep(self, keys, rows, weights) -> None:
         if keys.shape[0] > self.size:
             top = np.argpartition(-keys, self.size - 1)[: self.size]
             keys, rows, weights = keys[top], rows[top], weights[top]
         self.keys, self.rows, self.weights = keys, rows, weights
+        if keys.shape[0] >= self.size:
+            self.threshold = float(keys.min())
 
     def canonical(self) -> None:
         """Sort by key, then by colour: the same order whatever the order of arrival."""
+        self.flush()
         order = np.lexsort((*self.rows.T[::-1], -self.keys))
         self.keys, self.rows, self.weights = (
             self.keys[order],
@@ -325,6 +356,7 @@ class _Reservoir:
         """Merge the reservoirs of every process of a ``jax.distributed`` job."""
         from jax.experimental import multihost_utils
 
+        self.flush()
         flags = np.array([self.format.colour, self.format.alpha, self.format.floating])
         every = np.asarray(multihost_utils.process_allgather(flags))
         fmt = _Format(int(every[:, 0].max()), bool(every[:, 1].any()), bool(every[:, 2].any()))
@@ -334,21 +366,16 @@ class _Reservoir:
         keys[:n] = self.keys
         rows = np.zeros((self.size, fmt.channels), fmt.dtype)
         rows[:n] = self.rows
-        weights = np.zeros((self.size,))
+        weights = np.zeros((self.size,), np.float64)
         weights[:n] = self.weights
         counts = np.array([n, self.num_images, self.num_pixels], np.int64)
         g_keys, g_weights, g_counts = _allgather64(keys, weights, counts)
         g_rows = np.asarray(multihost_utils.process_allgather(rows))
         valid = np.concatenate([np.arange(self.size) < c for c in g_counts[:, 0]])
-        self.keys, self.rows, self.weights = (
-            np.empty((0,)),
-            np.zeros((0, fmt.channels), fmt.dtype),
-            np.empty((0,)),
-        )
-        self._merge(
+        self._keep(
             g_keys.reshape(-1)[valid],
             g_rows.reshape(-1, fmt.channels)[valid],
-            g_weights.reshape(-1)[valid],
+            g_weights.reshape(-1)[valid].astype(np.float32),
         )
         self.num_images = int(g_counts[:, 1].sum())
         self.num_pixels = int(g_counts[:, 2].sum())
@@ -583,6 +610,7 @@ def fit_images(
     reservoir = _Reservoir(sample_size, int(np.random.SeedSequence(seed).generate_state(1)[0]))
     for rows, w, _ in _each(source, weights):
         reservoir.add(rows, w)
+    reservoir.flush()
     if jax.process_count() > 1:
         reservoir.gather()
     if reservoir.num_images == 0:
