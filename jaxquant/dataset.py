@@ -307,7 +307,7 @@ class _Reservoir:
         self.upgrade(self.format.merge(_Format.of(rows)))
         if weight <= 0 or rows.shape[0] == 0:
             return
-        digest = zlib.crc32(memoryview(np.ascontiguousarray(rows)).cast("B"))
+        digest = zlib.crc32(np.ascontiguousarray(rows).data)
         rng = np.random.default_rng([self.seed, digest, rows.shape[0], rows.shape[1]])
         for start in range(0, rows.shape[0], _BLOCK):
             block = rows[start : start + _BLOCK]
