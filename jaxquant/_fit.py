@@ -409,7 +409,7 @@ def fit_palette(
     streaming = (weights, sample_size, num_passes, devices) != (None,) * 4
     from jaxquant import dataset
 
-    if streaming or dataset.is_image_set(data, sample_size or dataset.SAMPLE_SIZE):
+    if streaming or dataset.is_image_set(data, sample_size=sample_size or dataset.SAMPLE_SIZE):
         if not (dataset.streams(data) or isinstance(data, (list, tuple))):
             raise TypeError(
                 "weights, sample_size, num_passes and devices are options of a set of "

@@ -37,6 +37,7 @@ from jaxquant.solvers import Status
 
 __all__ = [
     "ANIMATION_FORMATS",
+    "animation_format",
     "encode_animation",
     "flicker",
     "quantize_frames",
@@ -257,7 +258,7 @@ def _frame_pixels(result) -> np.ndarray:
     return image.reshape(image.shape[0], image.shape[1], -1).squeeze()
 
 
-def animation_format(path, format: str | None = None) -> str:
+def animation_format(path, *, format: str | None = None) -> str:
     """The animation format ``path``'s suffix names (``.gif``, ``.png``/``.apng``,
     ``.webp``), or ``format`` if given and it agrees."""
     suffix = Path(os.fspath(path)).suffix.lower()
@@ -285,7 +286,7 @@ def save_animation(
 ) -> int:
     """Write :func:`encode_animation`'s bytes atomically to ``path`` (its suffix names
     the format); returns the size in bytes."""
-    fmt = animation_format(path, format)
+    fmt = animation_format(path, format=format)
     data = encode_animation(results, durations=durations, loop=loop, format=fmt)
     if os.fspath(path) == io.STDOUT:
         return io.write_stdout(data)

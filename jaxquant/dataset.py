@@ -53,9 +53,10 @@ from jaxquant.problem import ColourSet
 
 __all__ = [
     "CHUNK_SIZE",
+    "DatasetFit",
+    "IMAGE_SUFFIXES",
     "NUM_PASSES",
     "SAMPLE_SIZE",
-    "DatasetFit",
     "fit_images",
     "folder_images",
     "is_image_set",
@@ -135,7 +136,7 @@ def streams(data) -> bool:
     return callable(data) or isinstance(data, Iterator)
 
 
-def is_image_set(data, sample_size: int = SAMPLE_SIZE) -> bool:
+def is_image_set(data, *, sample_size: int = SAMPLE_SIZE) -> bool:
     """Whether :func:`jaxquant.fit_palette` fits ``data`` here: it :func:`streams`, or it
     is a list of concrete arrays with more than ``sample_size`` pixels in all."""
     if streams(data):

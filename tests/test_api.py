@@ -23,10 +23,13 @@ from jaxquant import _names
 PACKAGE = pathlib.Path(jaxquant.__file__).parent
 PUBLIC_MODULES = [
     "jaxquant",
+    "jaxquant.animation",
     "jaxquant.colour",
+    "jaxquant.dataset",
     "jaxquant.io",
     "jaxquant.kernels",
     "jaxquant.losses",
+    "jaxquant.palettes",
     "jaxquant.problem",
     "jaxquant.report",
     "jaxquant.seeding",

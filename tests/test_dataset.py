@@ -169,7 +169,7 @@ def test_small_lists_fit_in_memory_as_before():
     images = _images(2)
     fit = jaxquant.fit_palette(jax.random.key(0), images, 8, **FAST)
     assert not isinstance(fit, dataset.DatasetFit)
-    assert dataset.is_image_set(images, 100)
+    assert dataset.is_image_set(images, sample_size=100)
     assert not dataset.is_image_set(images)
 
 

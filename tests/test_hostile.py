@@ -472,7 +472,11 @@ def test_every_integer_flag_is_documented_with_its_range():
 
 
 def _parse(command, flag, value):
-    base = {"compress": ["compress", "x.png"], "compare": ["compare", "x.png"]}
+    base = {
+        "compress": ["compress", "x.png"],
+        "compare": ["compare", "x.png"],
+        "palette": ["palette", "x.png"],
+    }
     argv = [*base.get(command, ["sweep", "x.png"]), "-o", "o.gif"]
     if flag not in ("-k",):
         argv += ["-k", "4"] if command != "sweep" else []

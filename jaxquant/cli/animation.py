@@ -101,7 +101,7 @@ def run(args) -> int:
     if args.format is not None and args.format not in ANIMATION_FORMATS:
         raise UserError(f"--format {args.format}: an animation is written as gif, png or webp")
     try:
-        fmt = animation_format(out, args.format)
+        fmt = animation_format(out, format=args.format)
     except ValueError as e:
         raise UserError(str(e)) from None
     given = None if args.palette is None else read_palette_flag(args.palette)
