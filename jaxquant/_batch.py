@@ -41,7 +41,7 @@ def group_size(n: int, num_devices: int) -> int:
 
 
 @functools.partial(jax.jit, static_argnames=("impl", "k", "init", "seed_sample_size", "fixed"))
-def _fit_many(key_data, problems, solver, *, impl, k, init, seed_sample_size, fixed):
+def _fit_many(key_data, problems, solver, *, impl, k, init, seed_sample_size, fixed=()):
     # Keys travel as their uint32 data: indexing and sharding them on the host is NumPy,
     # where a typed key array would compile an eager gather per group shape.
     def fit(key, problem):
