@@ -25,6 +25,7 @@ __all__ = [
     "output",
     "sample_path",
     "check_distributed",
+    "palette_flag",
     "read_palette_flag",
     "start_distributed",
 ]
@@ -235,3 +236,17 @@ def read_palette_flag(path: str):
         raise UserError(str(e)) from None
     except OSError as e:
         raise UserError(f"{display(path)}: cannot read ({e.strerror or e})") from None
+
+
+def palette_flag(args, fmt: str):
+    """``--palette FILE`` read and checked against the output format (``None`` if not
+    given); ``--keep-palette`` checked too."""
+    given = None if args.palette is None else read_palette_flag(args.palette)
+    if given is not None and fmt != "rgb" and len(given) > 256:
+        raise UserError(
+            f"{display(args.palette)}: {len(given):,} colours; {fmt} holds at most 256 "
+            "(--format rgb writes a truecolour PNG)"
+        )
+    if args.keep_palette and fmt != "png":
+        raise UserError(f"--keep-palette keeps a PNG's palette; {fmt} output has none to keep")
+    return given

@@ -38,8 +38,8 @@ from jaxquant.cli._common import (
     UserError,
     check_distributed,
     display,
+    palette_flag,
     quality_flag,
-    read_palette_flag,
     start_distributed,
 )
 
@@ -269,14 +269,7 @@ def run(args) -> int:
             "--format rgb to write the quantized images as truecolour PNGs"
         )
     quality = quality_flag(args.quality)
-    given = None if args.palette is None else read_palette_flag(args.palette)
-    if given is not None and fmt != "rgb" and len(given) > 256:
-        raise UserError(
-            f"{display(args.palette)}: {len(given):,} colours; {fmt} holds at most 256 "
-            "(--format rgb writes truecolour PNGs)"
-        )
-    if args.keep_palette and fmt != "png":
-        raise UserError(f"--keep-palette keeps a PNG's palette; {fmt} output has none to keep")
+    given = palette_flag(args, fmt)
     k = args.k if args.k is not None else (256 if given is None else len(given))
 
     import jax

@@ -23,8 +23,8 @@ from jaxquant.cli._common import (
     display,
     load_input,
     output,
+    palette_flag,
     quality_flag,
-    read_palette_flag,
     sample_path,
     shown,
     stem,
@@ -82,14 +82,7 @@ def run(args) -> int:
         name=default_name,
     )
     fmt = _encode.output_format(out_path, fmt)
-    given = None if args.palette is None else read_palette_flag(args.palette)
-    if given is not None and fmt != "rgb" and len(given) > 256:
-        raise UserError(
-            f"{display(args.palette)}: {len(given):,} colours; {fmt} holds at most 256 "
-            "(--format rgb writes a truecolour PNG)"
-        )
-    if args.keep_palette and fmt != "png":
-        raise UserError(f"--keep-palette keeps a PNG's palette; {fmt} output has none to keep")
+    given = palette_flag(args, fmt)
     if fmt != "rgb" and args.k is not None and args.k > 256:
         raise UserError(
             f"-k {args.k}: {fmt} holds at most 256 colours; use -k 256 or fewer, or "
