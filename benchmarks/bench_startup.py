@@ -3,11 +3,14 @@
 Every row is a fresh process timed from outside (wall clock, ``subprocess``), repeated
 ``--repeats`` times with the commands interleaved, reported as medians:
 
-- ``jaxquant --help`` and ``python -c "import jaxquant"`` (no JAX loaded);
+- ``jaxquant --help`` and ``python -c "import jaxquant"`` (no JAX loaded), and
+  ``python -c "import jax"``, the floor under any command that computes;
 - one photo, ``compress IN -k K -o OUT``: with an empty compilation cache
-  (``--cache-dir ''``, every program compiled) and with a warm persistent cache (the
-  default after a first run), against ``pngquant K`` (its default dithering) and
-  ``pngquant --nofs K`` on the same file, and jaxquant ``--dither fs``;
+  (``--cache-dir ''``, every program compiled), with a warm cache (the default after a
+  first run: JAX's persistent cache and jaxquant's program store), and with JAX's cache
+  alone (``JAXQUANT_PROGRAM_STORE=0``: the programs are traced to be found), against
+  ``pngquant K`` (its default dithering) and ``pngquant --nofs K`` on the same file, and
+  jaxquant ``--dither fs``;
 - folders of ``--folder`` photos (e.g. 20 and 100): ``compress DIR --out-dir OUT`` (warm
   cache) against ``pngquant --nofs`` run once per file (a shell loop) and once with every
   file (``pngquant --ext .png K FILES...`` into a copy); with two or more sizes, the
@@ -95,7 +98,15 @@ def main(argv=None) -> int:
             "`jaxquant --help`": lambda: [jq, "--help"],
             '`python -c "import jaxquant"`': lambda: [sys.executable, "-c", "import jaxquant"],
             f"jaxquant, one photo, K={k}, empty compile cache": lambda: jaxquant_one(cache_dir=""),
+            '`python -c "import jax"` (the floor of any JAX command)': lambda: [
+                sys.executable,
+                "-c",
+                "import jax",
+            ],
             f"jaxquant, one photo, K={k}, warm cache": jaxquant_one,
+            f"jaxquant, one photo, K={k}, warm JAX cache only (`JAXQUANT_PROGRAM_STORE=0`)": (
+                lambda: jaxquant_one()
+            ),
             "jaxquant `--dither fs`, one photo, warm cache": lambda: jaxquant_one("--dither", "fs"),
             f"pngquant {k} (dithered), one photo": lambda: [pq, "-f", "-o", out, k, one],
             f"pngquant --nofs {k}, one photo": lambda: [pq, "--nofs", "-f", "-o", out, k, one],
@@ -104,13 +115,19 @@ def main(argv=None) -> int:
             rows[f"jaxquant, folder of {n}, warm cache"] = lambda n=n: folder_run(n)
             rows[f"pngquant --nofs, folder of {n}, one process per file"] = lambda n=n: pq_loop(n)
             rows[f"pngquant --nofs, folder of {n}, one process"] = lambda n=n: pq_all(n)
+        envs = {name: env for name in rows}
+        for name in rows:
+            if "JAXQUANT_PROGRAM_STORE=0" in name:
+                envs[name] = {**env, "JAXQUANT_PROGRAM_STORE": "0"}
         # fill the persistent cache (each command once), then measure interleaved
-        for make in rows.values():
-            subprocess.run(make(), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for name, make in rows.items():
+            subprocess.run(
+                make(), env=envs[name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
         times: dict[str, list[float]] = {name: [] for name in rows}
         for _ in range(args.repeats):
             for name, make in rows.items():
-                times[name].append(timed(make(), env=env))
+                times[name].append(timed(make(), env=envs[name]))
     med = {name: st.median(v) for name, v in times.items()}
     lines = [
         f"{machine()}. Photo: CQ100 {photo.name} (768x512); medians of "

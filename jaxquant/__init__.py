@@ -31,6 +31,7 @@ _EXPORTS = {
     "Solver": "jaxquant.solvers",
     "Status": "jaxquant.solvers",
     "assign": "jaxquant.kernels",
+    "enable_compilation_cache": "jaxquant._cache",
     "fit_palette": "jaxquant._fit",
     "kmeans": "jaxquant._quantize",
     "lloyd_step": "jaxquant.solvers",
@@ -81,6 +82,7 @@ __all__ = [
     "colour",
     "dataset",
     "dither",
+    "enable_compilation_cache",
     "fit_palette",
     "io",
     "kernels",
@@ -138,6 +140,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
         solvers,
     )
     from jaxquant._batch import quantize_batch, shard_files
+    from jaxquant._cache import enable_compilation_cache
     from jaxquant._fit import FitOptions, fit_palette
     from jaxquant._quantize import kmeans, paper_options, quantize
     from jaxquant._remap import QuantizeResult, remap

@@ -21,6 +21,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxquant import _checks, _modes
+from jaxquant._cache import StoredProgram
 from jaxquant._fit import FitOptions, fit_palette, splits_by_opacity
 from jaxquant._quantize import Prepared, lossless_result, prepare, quantize, quantize_prepared
 from jaxquant._remap import QuantizeResult, build_result, remap
@@ -40,7 +41,10 @@ def group_size(n: int, num_devices: int) -> int:
     return -(-size // num_devices) * num_devices
 
 
-@functools.partial(jax.jit, static_argnames=("impl", "k", "init", "seed_sample_size", "fixed"))
+_FIT_STATIC = ("impl", "k", "init", "seed_sample_size", "fixed")
+
+
+@functools.partial(StoredProgram, static_argnames=_FIT_STATIC)
 def _fit_many(key_data, problems, solver, *, impl, k, init, seed_sample_size, fixed=()):
     # Keys travel as their uint32 data: indexing and sharding them on the host is NumPy,
     # where a typed key array would compile an eager gather per group shape.
@@ -58,7 +62,7 @@ def _fit_many(key_data, problems, solver, *, impl, k, init, seed_sample_size, fi
     return jax.vmap(fit)(jax.random.wrap_key_data(key_data, impl=impl), problems)
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "layout"))
+@functools.partial(StoredProgram, static_argnames=("loss", "layout"))
 def _remap_many(problems, palettes, *, loss, layout):
     return jax.vmap(lambda p, palette: remap(p, palette, loss=loss, layout=layout))(
         problems, palettes

@@ -78,6 +78,24 @@ def check_choice(name: str, value, choices) -> str:
     return value
 
 
+def seed_key(seed: int):
+    """``jax.random.key(seed)``, built without compiling anything where that is exact.
+
+    With the default ``threefry2x32`` keys a seed in ``[0, 2^31)`` has the key data
+    ``[0, seed]``; wrapping it copies two words, where ``jax.random.key`` runs two small
+    compiled programs (and a fresh process's first MLIR lowering). Other seeds and key
+    implementations go through ``jax.random.key``.
+    """
+    import jax
+
+    seed = int(seed)
+    impl = getattr(jax.config, "values", {}).get("jax_default_prng_impl")
+    if impl == "threefry2x32" and 0 <= seed < 2**31:
+        data = jax.device_put(np.array([0, seed], np.uint32))
+        return jax.random.wrap_key_data(data, impl="threefry2x32")
+    return jax.random.key(seed)
+
+
 def check_key(key):
     """A PRNG key: a typed key from ``jax.random.key`` or a legacy ``uint32[2]`` key.
 
@@ -91,7 +109,7 @@ def check_key(key):
         return key
     arr = key if isinstance(key, jax.Array) else np.asarray(key)
     if arr.shape == (2,) and arr.dtype == np.uint32:
-        return jax.random.wrap_key_data(jax.numpy.asarray(arr))
+        return jax.random.wrap_key_data(arr if isinstance(arr, jax.Array) else jax.device_put(arr))
     raise TypeError(
         "key must be a PRNG key, e.g. jax.random.key(0) "
         f"(got {type(key).__name__} {getattr(arr, 'dtype', '')}{getattr(arr, 'shape', '')})"

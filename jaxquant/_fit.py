@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxquant import _checks, palettes
+from jaxquant._cache import StoredProgram
 from jaxquant._sampling import sample_index
 from jaxquant.problem import ColourSet, has_few_colours
 from jaxquant.seeding import Initializer, get_initializer, seed_around
@@ -310,7 +311,7 @@ def fit_problem(
     return fit._replace(palette=out)
 
 
-_fit_jit = jax.jit(fit_problem, static_argnames=("k", "init", "seed_sample_size", "fixed"))
+_fit_jit = StoredProgram(fit_problem, static_argnames=("k", "init", "seed_sample_size", "fixed"))
 
 
 def as_colour_set(data, k: int, options: FitOptions) -> ColourSet:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def safe_pow(sq: jax.Array, half_rank: float) -> jax.Array:
@@ -42,3 +43,15 @@ def in_chunks(x: jax.Array, chunk: int) -> jax.Array:
     rows = -(-x.shape[0] // chunk) * chunk
     x = pad_rows(x, rows)
     return x.reshape((rows // chunk, chunk) + x.shape[1:])
+
+
+def to_device(x, dtype=None) -> jax.Array:
+    """A concrete value as a device array, without compiling anything.
+
+    ``jnp.asarray`` of a NumPy array runs a small compiled program (one per shape and
+    dtype), which costs a fresh process its first MLIR lowering; ``jax.device_put`` only
+    copies. Device arrays of the right dtype pass through unchanged.
+    """
+    if isinstance(x, jax.Array) and (dtype is None or x.dtype == dtype):
+        return x
+    return jax.device_put(np.asarray(x, dtype))

@@ -16,12 +16,12 @@ plus what only the host can do, which is why it is not traceable (use
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from jaxquant import _checks, _modes
 from jaxquant._fit import FitOptions, fit_palette, is_lossless, lossless_fit
@@ -312,10 +312,15 @@ def paper_options(num_pixels: int) -> dict[str, Any]:
         rank=3.0,
         batch_size=1,
         num_steps=int(num_pixels),
-        optimizer=_PAPER_SGD,
+        optimizer=_paper_sgd(),
         init="kmeans++-d1",
         num_lloyd_steps=0,
     )
 
 
-_PAPER_SGD = optax.sgd(1e-3)
+@functools.cache
+def _paper_sgd():
+    """One ``optax.sgd(1e-3)`` for every call, so their fits share compiled programs."""
+    import optax
+
+    return optax.sgd(1e-3)

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxquant import _checks, _names, _ops, dither, kernels
+from jaxquant._cache import StoredProgram
 from jaxquant.losses import Loss
 from jaxquant.problem import ColourSet
 from jaxquant.solvers import Status
@@ -159,7 +160,7 @@ def _assign_by_opacity(problem: ColourSet, palette, x, palette_s, layout):
     return jnp.where((row_alpha == full) & jnp.any(opaque), among(opaque), labels)
 
 
-_assign_jit = jax.jit(assign_colour_set, static_argnames=("loss", "layout"))
+_assign_jit = StoredProgram(assign_colour_set, static_argnames=("loss", "layout"))
 
 
 def score_labels(
@@ -237,7 +238,7 @@ def _dithered(problem: ColourSet, palette, labels, shape, *, method, level, loss
     return labels, mse, value
 
 
-_dithered_jit = jax.jit(_dithered, static_argnames=("shape", "method", "level", "loss"))
+_dithered_jit = StoredProgram(_dithered, static_argnames=("shape", "method", "level", "loss"))
 
 
 def _palette_for(problem: ColourSet, palette) -> Any:
@@ -392,13 +393,14 @@ def build_result(
     else:
         m = float(mse)
         psnr = np.float32(math.inf if m <= 0 else 10.0 * math.log10(255.0**2 / m))
+    put = jnp.asarray if traced else _ops.to_device  # concrete: copies, compiles nothing
     return QuantizeResult(
-        image=jnp.asarray(out),
-        palette=jnp.asarray(palette),
-        indices=jnp.asarray(indices.astype(xp.int32)),
-        loss=jnp.asarray(loss),
-        losses=jnp.asarray(np.zeros((0,), np.float32) if losses is None else losses),
-        mse=jnp.asarray(mse),
-        psnr=jnp.asarray(psnr, jnp.float32),
-        status=jnp.asarray(status),
+        image=put(out),
+        palette=put(palette),
+        indices=put(indices.astype(xp.int32)),
+        loss=put(loss),
+        losses=put(np.zeros((0,), np.float32) if losses is None else losses),
+        mse=put(mse),
+        psnr=put(psnr, jnp.float32),
+        status=put(status),
     )

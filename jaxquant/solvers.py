@@ -37,16 +37,18 @@ import dataclasses
 import enum
 import math
 from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from jaxquant import _checks, _names, kernels
 from jaxquant._ops import chunk_rows, in_chunks
 from jaxquant.losses import Loss, make_power_loss
 from jaxquant.problem import ColourSet, draw_rows
+
+if TYPE_CHECKING:
+    import optax
 
 __all__ = [
     "FitResult",
@@ -144,13 +146,15 @@ class Solver(Protocol):
 # it shrinks like the spacing of k colours in 3-D, k^(-1/3). Adam's was retuned on CQ100
 # to k^(-0.45): at k = 64 and 256 the k^(-1/3) rate let colours overshoot into empty
 # regions and die (benchmarks/tune.py, docs/benchmarks.md).
-_OPTIMIZERS: dict[str, tuple[Callable[..., optax.GradientTransformation], float, float]] = {
-    "sgd": (optax.sgd, 3.2, 1.0),
-    "momentum": (lambda lr: optax.sgd(lr, momentum=0.9), 0.64, 1.0),
-    "nesterov": (lambda lr: optax.sgd(lr, momentum=0.9, nesterov=True), 0.64, 1.0),
-    "adagrad": (optax.adagrad, 1.6, -1 / 3),
-    "rmsprop": (optax.rmsprop, 0.04, -1 / 3),
-    "adam": (optax.adam, 0.04, -0.45),
+# (optax is imported on first use: a warm command-line run that loads its compiled
+# programs from disk never builds an optimizer, so it never pays for importing optax.)
+_OPTIMIZERS: dict[str, tuple[Callable[..., Any], float, float]] = {
+    "sgd": (lambda lr: _optax().sgd(lr), 3.2, 1.0),
+    "momentum": (lambda lr: _optax().sgd(lr, momentum=0.9), 0.64, 1.0),
+    "nesterov": (lambda lr: _optax().sgd(lr, momentum=0.9, nesterov=True), 0.64, 1.0),
+    "adagrad": (lambda lr: _optax().adagrad(lr), 1.6, -1 / 3),
+    "rmsprop": (lambda lr: _optax().rmsprop(lr), 0.04, -1 / 3),
+    "adam": (lambda lr: _optax().adam(lr), 0.04, -0.45),
 }
 OPTIMIZERS: tuple[str, ...] = _names.OPTIMIZERS
 """Names of the built-in optimizers."""
@@ -159,6 +163,12 @@ OPTIMIZERS: tuple[str, ...] = _names.OPTIMIZERS
 # steps shrink (as SQ's convergence theorem asks, sum rho = inf, sum rho^2 < inf in the
 # limit) while the first steps still move colours across the cube.
 _FINAL_LR_FRACTION = 0.01
+
+
+def _optax():
+    import optax
+
+    return optax
 
 
 def _lookup(name: str):
@@ -309,7 +319,7 @@ class SQ:
                 if hasattr(lr, "ndim") and getattr(lr, "ndim", 1) == 0:
                     lr = float(lr)  # a NumPy or JAX scalar
                 _checks.check_positive("learning_rate", lr)
-        elif isinstance(self.optimizer, optax.GradientTransformation):
+        elif isinstance(self.optimizer, _optax().GradientTransformation):
             if self.learning_rate is not None:
                 raise ValueError(
                     "learning_rate applies to built-in optimizer names only; an optax "
@@ -410,7 +420,7 @@ class SQ:
         # breaking them.
         with jax.numpy_dtype_promotion("standard"):
             updates, opt_state = s.transform(k).update(grad, state.opt_state, state.palette)
-        palette = jnp.clip(optax.apply_updates(state.palette, updates), 0.0, 1.0)
+        palette = jnp.clip(_optax().apply_updates(state.palette, updates), 0.0, 1.0)
         if frozen is not None:
             palette = jnp.where(frozen[:, None], state.palette, palette)
         n = state.num_steps + 1

@@ -20,10 +20,25 @@ jax.config.update("jax_numpy_dtype_promotion", "strict")
 _XLA_CACHE = os.environ.setdefault(
     "JAXQUANT_TEST_XLA_CACHE", os.path.join(os.path.dirname(__file__), "..", ".jax-test-cache")
 )
+# The command line's default cache (also in the subprocesses tests start) is the same
+# directory, so no test writes to the user's ~/.cache and started commands start warm.
+os.environ["JAXQUANT_CACHE_DIR"] = os.path.abspath(_XLA_CACHE) if _XLA_CACHE else ""
 if _XLA_CACHE:
     jax.config.update("jax_compilation_cache_dir", os.path.abspath(_XLA_CACHE))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+@pytest.fixture(autouse=True)
+def _program_store_off():
+    """Every test starts and ends with jaxquant's program store off (a test or a CLI call
+    that turns it on must not change the programs of the tests after it)."""
+    from jaxquant import _cache
+
+    _cache.enable_compilation_cache("")
+    yield
+    _cache.enable_compilation_cache("")
+
 
 # deadline=None: the first example of a shape compiles, which takes seconds.
 settings.register_profile(

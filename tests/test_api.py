@@ -93,12 +93,16 @@ def test_options_are_keyword_only(name):
     """Data arguments are positional; options (with defaults) are keyword-only.
 
     Exempt: the Loss/Initializer protocols' ``weights`` (part of the protocol's call),
-    and factories (``make_*``), whose parameters are what they make, as in optax.
+    factories (``make_*``), whose parameters are what they make, as in optax, and
+    ``enable_compilation_cache(path=None)``, whose one argument is its data (as in
+    ``jax.experimental.compilation_cache.set_cache_dir(path)``).
     """
     fn = FUNCTIONS[name]
     if name.rsplit(".", 1)[1].startswith("make_"):
         return
-    exempt = {"weights", "mass"}
+    exempt = {"weights", "mass"} | (
+        {"path"} if name.endswith("enable_compilation_cache") else set()
+    )
     positional = [
         p.name
         for p in _params(fn)

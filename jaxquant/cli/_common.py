@@ -49,43 +49,23 @@ def sample_path() -> Path:
 
 
 def cache_dir(flag: str | None) -> str | None:
-    """The persistent compilation cache directory: the flag, the environment or the default."""
+    """The compilation cache directory: the flag, the environment or the default."""
+    from jaxquant._cache import default_cache_dir
+
     if flag is not None:
         return flag or None
-    env = os.environ.get("JAXQUANT_CACHE_DIR")
-    if env is not None:
-        return env or None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "jaxquant", "xla")
-
-
-_CACHE_SETTINGS = {
-    "jax_persistent_cache_min_compile_time_secs": 0.0,
-    "jax_persistent_cache_min_entry_size_bytes": 0,
-}
+    return default_cache_dir() or None
 
 
 def enable_compilation_cache(path: str | None) -> None:
-    """Turn on JAX's persistent compilation cache so a second run starts warm.
+    """Keep compiled programs on disk so a second run starts warm
+    (:func:`jaxquant.enable_compilation_cache`; before JAX is imported this only sets
+    JAX's environment variables, so a command that fails on its arguments never pays for
+    importing JAX)."""
+    from jaxquant._cache import enable_compilation_cache as enable
 
-    Before JAX is imported this only sets JAX's environment variables, so a command that
-    fails on its arguments never pays for importing JAX.
-    """
-    if not path:
-        return
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError:
-        return  # an unwritable cache only costs compile time; never fail the run for it
-    settings = {"jax_compilation_cache_dir": path, **_CACHE_SETTINGS}
-    if "jax" in sys.modules:
-        import jax
-
-        for name, value in settings.items():
-            jax.config.update(name, value)
-    else:
-        for name, value in settings.items():
-            os.environ[name.upper()] = str(value)
+    if path:
+        enable(path)
 
 
 def load_input(path: Path, args):

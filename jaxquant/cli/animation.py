@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxquant._checks import seed_key
 from jaxquant.cli._common import UserError, display, output, read_palette_flag
 from jaxquant.cli._parser import EXIT_SKIPPED
 
@@ -106,7 +107,6 @@ def run(args) -> int:
         raise UserError(str(e)) from None
     given = None if args.palette is None else read_palette_flag(args.palette)
     t0 = time.perf_counter()
-    import jax
 
     from jaxquant.animation import encode_animation, flicker, quantize_frames
     from jaxquant.cli.compress import speed_options
@@ -123,7 +123,7 @@ def run(args) -> int:
         frames, palette = [p[0] for p in pairs], pairs[0][1]
     try:
         results = quantize_frames(
-            jax.random.key(args.seed),
+            seed_key(args.seed),
             frames,
             k,
             shared=not args.per_frame_palette,

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from jaxquant import _names
+from jaxquant._checks import seed_key
 from jaxquant.cli import _encode
 from jaxquant.cli._common import (
     Terminated,
@@ -382,7 +383,7 @@ def run(args) -> int:
         else:
             todo.append(job)
 
-    base = jax.random.key(args.seed)
+    base = seed_key(args.seed)
     chunk = args.batch_images * max(1, jax.local_device_count())
     workers = args.workers or min(8, os.cpu_count() or 1)
     interrupted = ""

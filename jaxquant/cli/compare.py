@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
+from jaxquant._checks import seed_key
 from jaxquant.cli._common import (
     STDIN,
     UserError,
@@ -27,14 +28,11 @@ __all__ = ["quantize_for_report", "run"]
 
 def quantize_for_report(args, path, image, k: int):
     """``jaxquant.quantize`` with the command's options; errors as :class:`UserError`."""
-    import jax
 
     import jaxquant
 
     try:
-        return jaxquant.quantize(
-            jax.random.key(args.seed), image, k, mode=args.mode, **fit_options(args)
-        )
+        return jaxquant.quantize(seed_key(args.seed), image, k, mode=args.mode, **fit_options(args))
     except (ValueError, TypeError, FloatingPointError) as e:
         raise UserError(f"{display(path)}: {e}") from None
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxquant._checks import seed_key
 from jaxquant.cli import _encode
 from jaxquant.cli._common import (
     STDIN,
@@ -103,13 +104,9 @@ def run(args) -> int:
     log = sys.stderr if to_stdout else sys.stdout
 
     t0 = time.perf_counter()
-    import jax
-
-    import jaxquant
+    # Read first: a bad input is reported before JAX is imported (a second saved).
     from jaxquant.io import read_metadata, remove_stale_temps
 
-    remove_stale_temps([p for p in (out_path, gif) if p is not None])  # left by a killed run
-    t_import = time.perf_counter() - t0
     image, bytes_in = load_input(in_path, args)
     metadata = None
     if not args.strip and os.fspath(in_path) != STDIN:
@@ -117,10 +114,16 @@ def run(args) -> int:
             metadata = read_metadata(in_path)
         except (OSError, ValueError):
             metadata = None  # colour metadata is a courtesy; the image itself was read
-    t_load = time.perf_counter() - t0 - t_import
+    t_load = time.perf_counter() - t0
+    import jax
+
+    import jaxquant
+
+    remove_stale_temps([p for p in (out_path, gif) if p is not None])  # left by a killed run
+    t_import = time.perf_counter() - t0 - t_load
     k_max = args.k if args.k is not None else (256 if given is None else len(given))
     options = speed_options(args, k_max)
-    key = jax.random.key(args.seed)
+    key = seed_key(args.seed)
     dither = dict(dither=args.dither, dither_level=args.dither_level)
     start = time.perf_counter()
     try:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from jaxquant._checks import seed_key
 from jaxquant.cli._common import UserError, check_distributed, display, start_distributed
 from jaxquant.cli._parser import fit_options
 
@@ -90,7 +91,7 @@ def run(args) -> int:
     fit: Any  # a dataset.DatasetFit: paths always stream
     try:
         fit = jaxquant.fit_palette(
-            jax.random.key(args.seed),
+            seed_key(args.seed),
             share,
             args.k,
             sample_size=args.sample_size,
