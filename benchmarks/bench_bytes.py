@@ -4,10 +4,12 @@ For every image and K, in one process, interleaved (each image at each K runs ev
 tool before the next): ``pngquant --nofs --speed 1 K`` (no dithering, slowest/best
 setting, ``--quality`` not set; the binary on ``PATH``), then jaxquant's
 ``quantize(jax.random.key(0), image, k)`` written by ``io.encode`` (default) and
-``io.encode(optimize=True)`` (oxipng). Bytes are the file sizes; MSE is the mean over
-pixels and channels of the squared error on 0..255 of the decoded file against the
-input. Reports medians of per-image ratios (jaxquant / pngquant) and encode times (the
-encoding alone, not the quantization; pngquant's time includes its quantization).
+``io.encode(optimize=True)`` (oxipng), and the same palette remapped with ``runs=1``
+(the command line's default, :func:`jaxquant.dither.favour_runs`) and written both
+ways. Bytes are the file sizes; MSE is the mean over pixels and channels of the squared
+error on 0..255 of the decoded file against the input. Reports medians of per-image
+ratios (jaxquant / pngquant) and encode times (the encoding alone, plus the ``runs``
+remap in its rows, not the quantization; pngquant's time includes its quantization).
 
     python benchmarks/bench_bytes.py --limit 30 --out docs/benchmarks-bytes.md
 """
@@ -34,6 +36,7 @@ from bench_quality import DEFAULT_DATA, machine, mse  # noqa: E402
 
 import jaxquant  # noqa: E402
 from jaxquant import io  # noqa: E402
+from jaxquant.cli._parser import DEFAULT_RUNS as RUNS  # noqa: E402
 
 
 def run_pngquant(path: str, k: int, tmp: str) -> tuple[int, np.ndarray, float]:
@@ -78,14 +81,17 @@ def main() -> None:
                 jax.block_until_ready(r.image)
                 row = {"name": name, "k": k, "pq_bytes": pq_bytes, "pq_time": pq_time}
                 row["pq_mse"] = mse(pq_image, image)
-                variants = [("default", False)] + ([] if args.no_optimize else [("opt", True)])
-                for label, optimize in variants:
+                variants = [("default", 0.0, False), ("runs", RUNS, False)]
+                if not args.no_optimize:
+                    variants += [("opt", 0.0, True), ("runs_opt", RUNS, True)]
+                for label, runs, optimize in variants:
                     t = time.perf_counter()
-                    data = io.encode(r, optimize=optimize)
+                    out = jaxquant.remap(image, r.palette, runs=runs) if runs else r
+                    data = io.encode(out, optimize=optimize)
                     row[f"{label}_time"] = time.perf_counter() - t
                     row[f"{label}_bytes"] = len(data)
                     decoded = decode(data)
-                    if not np.array_equal(decoded, np.asarray(r.image)):
+                    if not np.array_equal(decoded, np.asarray(out.image)):
                         raise SystemExit(f"{name} k={k} {label}: decoded image differs")
                     row[f"{label}_mse"] = mse(decoded, image)
                 rows.append(row)
@@ -94,7 +100,7 @@ def main() -> None:
                     + ", ".join(
                         f"{lb} {row[f'{lb}_bytes']} B ({row[f'{lb}_bytes'] / pq_bytes:.3f}x, "
                         f"{row[f'{lb}_time']:.2f} s)"
-                        for lb, _ in variants
+                        for lb, _, _ in variants
                     ),
                     flush=True,
                 )
@@ -106,16 +112,24 @@ def main() -> None:
 
 
 def render(rows, args) -> str:
-    labels = ["default"] + ([] if args.no_optimize else ["opt"])
-    names = {"default": "`io.encode`", "opt": "`io.encode(optimize=True)`"}
+    labels = ["default", "runs"] + ([] if args.no_optimize else ["opt", "runs_opt"])
+    names = {
+        "default": "`io.encode`",
+        "runs": f"`runs={RUNS:g}`, `io.encode` (the CLI's default)",
+        "opt": "`io.encode(optimize=True)`",
+        "runs_opt": f"`runs={RUNS:g}`, `io.encode(optimize=True)`",
+    }
     n = len({r["name"] for r in rows})
     lines = [
         "# Output bytes: jaxquant vs pngquant",
         "",
         f"{n} CQ100 photos (768x512), medians of per-image ratios jaxquant / pngquant "
         "(`pngquant --nofs --speed 1 K`). Bytes: file sizes. MSE: on 0..255, mean over "
-        "pixels and channels, of the decoded file against the input. Time: the encoding "
-        "alone for jaxquant (the fit not included); pngquant's whole run.",
+        "pixels and channels, of the decoded file against the input. `runs=1`: the fitted "
+        "palette remapped with `jaxquant.remap(image, palette, runs=1)` "
+        "(`jaxquant.dither.favour_runs`), what `jaxquant compress` writes by default. "
+        "Time: the encoding alone for jaxquant (with the runs remap in its rows; the fit "
+        "not included); pngquant's whole run.",
         "",
         machine(),
         "",

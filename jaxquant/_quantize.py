@@ -26,6 +26,7 @@ import numpy as np
 from jaxquant import _checks, _modes
 from jaxquant._fit import FitOptions, fit_palette, is_lossless, lossless_fit
 from jaxquant._remap import QuantizeResult, build_result, check_dither, remap
+from jaxquant.dither import check_runs
 from jaxquant.problem import ColourSet, has_few_colours
 from jaxquant.solvers import Lloyd, Status
 
@@ -128,6 +129,7 @@ def quantize(
     mode: str = "vector",
     dither: str = "none",
     dither_level: float | None = None,
+    runs: float = 0.0,
     **options: Any,
 ):
     """Quantize an image to ``k`` colours by Stochastic Quantization.
@@ -156,6 +158,8 @@ def quantize(
         channels); see :mod:`jaxquant._modes` for the result's layout in each mode.
         ``channel`` and ``global`` take ``space`` ``"rgb"`` or ``"linear-rgb"`` only
         (without alpha for ``linear-rgb``).
+      dither, dither_level, runs: how pixels take the fitted colours, as for
+        :func:`~jaxquant.remap` (default: the exactly nearest colour).
       **options: the fitting options (:meth:`jaxquant.FitOptions.make`):
 
         - ``solver``: a solver value (default ``SQ(...)`` of the shorthand below;
@@ -207,6 +211,9 @@ def quantize(
     opts = FitOptions.make(k, **options)
     key = _checks.check_key(key)
     method, level = check_dither(dither, dither_level)
+    runs = check_runs(runs)
+    if runs and method != "none":
+        raise ValueError(f"runs={runs:g} applies without dithering (dither='none')")
     squeeze = not hasattr(image, "mode") and np.ndim(image) == 2
     arr = _checks.as_image_array(image)
     mode = _modes.check_mode(mode, opts.space, arr.shape[2])
@@ -215,12 +222,16 @@ def quantize(
             raise ValueError("fixed colours need mode 'vector' (a palette of colours)")
         if method != "none":
             raise ValueError(f"dither={dither!r} needs mode 'vector' (a palette of colours)")
+        if runs:
+            raise ValueError("runs needs mode 'vector' (a palette of colours)")
         parts = [quantize(kj, part, k, **options) for kj, part in _modes.split(key, arr, mode)]
         return _modes.combine(arr, mode, parts, squeeze=squeeze)
     prep = prepare(arr[:, :, 0] if squeeze else arr, k, opts)
     if prep.lossless(k, opts.fixed):
         return lossless_result(prep, k, opts.fixed)
-    return quantize_prepared(key, prep, k, opts, check=True, dither=method, dither_level=level)
+    return quantize_prepared(
+        key, prep, k, opts, check=True, dither=method, dither_level=level, runs=runs
+    )
 
 
 def quantize_prepared(
@@ -232,6 +243,7 @@ def quantize_prepared(
     check: bool,
     dither: str = "none",
     dither_level: float = 0.0,
+    runs: float = 0.0,
 ) -> QuantizeResult:
     """Fit and remap one prepared image; ``check`` raises for a diverged fit."""
     fit = fit_palette(key, prep.problem, k, **opts.kwargs())
@@ -250,6 +262,7 @@ def quantize_prepared(
         layout=getattr(opts.solver, "layout", None),
         dither=dither,
         dither_level=dither_level if dither != "none" else None,
+        runs=runs,
     )
     return result._replace(losses=fit.losses, status=jnp.asarray(fit.status, jnp.int32))
 

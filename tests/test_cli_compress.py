@@ -28,6 +28,44 @@ def _decoded(path) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
+def test_runs_are_on_by_default_and_make_a_smaller_file(tmp_path, small_png, capsys):
+    outs = {}
+    for label, extra in (("default", []), ("exact", ["--runs", "0"]), ("more", ["--runs", "4"])):
+        outs[label] = tmp_path / f"{label}.png"
+        assert (
+            main(
+                ["compress", str(small_png), "-k", "8", "-o", str(outs[label]), *FAST, "-v", *extra]
+            )
+            == 0
+        )
+    printed = capsys.readouterr().out
+    assert printed.count("runs 1,") == 1
+    assert printed.count("runs 4,") == 1
+    size = {label: os.path.getsize(path) for label, path in outs.items()}
+    assert size["more"] < size["default"] < size["exact"]
+    # the same palette, other choices along the rows
+    colours = [{tuple(c) for c in _decoded(p).reshape(-1, 3)} for p in outs.values()]
+    assert colours[0] <= colours[1]
+    assert colours[2] <= colours[1]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--dither", "fs"], "not with --dither fs"),
+        (["--quality", "50-90"], "not with --quality"),
+        (["--mode", "channel"], "not with --mode channel"),
+    ],
+)
+def test_runs_conflicts(tmp_path, small_png, capsys, extra, message):
+    argv = ["compress", str(small_png), "-o", str(tmp_path / "o.png"), "--runs", "1", *FAST]
+    if "--quality" not in extra:
+        argv += ["-k", "8"]
+    assert main([*argv, *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()
+
+
 @pytest.mark.parametrize("method", ["fs", "ordered"])
 def test_dither_writes_a_dithered_image(tmp_path, small_png, capsys, method):
     plain, dithered = tmp_path / "plain.png", tmp_path / "d.png"

@@ -101,6 +101,7 @@ def test_compress_space_and_global_mode(rgb, tmp_path):
         space="oklab",
         num_steps=40,
         batch_size=256,
+        runs=1,  # the command line's default
     )
     np.testing.assert_array_equal(np.asarray(Image.open(out).convert("RGB")), want.image)
     out = tmp_path / "global.png"

@@ -198,3 +198,75 @@ def test_bad_dither_arguments():
         jaxquant.quantize(jax.random.key(0), image + 1, 2, mode="channel", dither="ordered")
     with pytest.raises(ValueError, match="candidates"):
         dither.error_diffusion(_flat(0.5, 2, 2), np.zeros((2, 1), np.float32), candidates=0)
+
+
+def _runs_reference(x, palette, nearest, level):
+    """favour_runs in plain NumPy, pixel by pixel."""
+    d = ((x[:, :, None, :] - palette[None, None]) ** 2).sum(-1)
+    h, w = nearest.shape
+    d_near = np.take_along_axis(d, nearest[..., None], -1)[..., 0]
+    slack = level * d_near.mean()
+    out = nearest.copy()
+    for i in range(h):
+        for j in range(1, w):
+            if d[i, j, out[i, j - 1]] <= d_near[i, j] + slack:
+                out[i, j] = out[i, j - 1]
+    return out
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**16), level=st.sampled_from([0.0, 0.3, 1.0, 4.0]))
+def test_favour_runs_matches_a_reference_and_bounds_each_error(seed, level):
+    rng = np.random.default_rng(seed)
+    x = rng.random((6, 9, 3)).astype(np.float32)
+    palette = rng.random((5, 3)).astype(np.float32)
+    d = ((x[:, :, None, :] - palette[None, None]) ** 2).sum(-1)
+    nearest = d.argmin(-1)
+    got = np.asarray(dither.favour_runs(x, palette, nearest, level=level))
+    np.testing.assert_array_equal(got, _runs_reference(x, palette, nearest, level))
+    d_near = d.min(-1)
+    chosen = np.take_along_axis(d, got[..., None], -1)[..., 0]
+    assert (chosen <= d_near + level * d_near.mean() + 1e-6).all()
+    if level == 0:
+        np.testing.assert_array_equal(got, nearest)
+
+
+def test_runs_make_smaller_files_for_a_little_more_error(photo):
+    palette = np.asarray(jaxquant.quantize(jax.random.key(0), photo, 16, num_steps=40).palette)
+    exact = jaxquant.remap(photo, palette)
+    runs = jaxquant.remap(photo, palette, runs=1)
+    assert float(exact.mse) < float(runs.mse) < 1.2 * float(exact.mse)
+    assert len(jaxquant.io.encode(runs)) < len(jaxquant.io.encode(exact))
+    # more runs: fewer changes of index along the rows
+    changes = [int((np.diff(np.asarray(r.indices), axis=1) != 0).sum()) for r in (exact, runs)]
+    assert changes[1] < changes[0]
+    again = jaxquant.quantize(jax.random.key(0), photo, 16, num_steps=40, runs=1)
+    np.testing.assert_array_equal(np.asarray(again.indices), np.asarray(runs.indices))
+    assert float(again.mse) == pytest.approx(float(runs.mse), rel=1e-6)
+
+
+def test_runs_keep_opacity_exact():
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (24, 32, 4), dtype=np.uint8)
+    image[:8, :, 3] = 0
+    image[8:16, :, 3] = 255
+    r = jaxquant.quantize(jax.random.key(0), image, 12, runs=4)
+    alpha = np.asarray(r.image)[..., 3]
+    assert (alpha[:8] == 0).all()
+    assert (alpha[8:16] == 255).all()
+
+
+def test_bad_runs_arguments():
+    image = np.zeros((4, 4, 3), np.uint8)
+    palette = np.zeros((2, 3), np.uint8)
+    for runs in (-0.1, 4.5, float("nan"), "1", True):
+        with pytest.raises(ValueError, match="runs must be"):
+            jaxquant.remap(image, palette, runs=runs)
+    with pytest.raises(ValueError, match="without dithering"):
+        jaxquant.remap(image, palette, dither="fs", runs=1)
+    with pytest.raises(ValueError, match="colour set"):
+        jaxquant.remap(jaxquant.ColourSet.from_image(image), palette, runs=1)
+    with pytest.raises(ValueError, match="mode 'vector'"):
+        jaxquant.quantize(jax.random.key(0), image + 1, 2, mode="channel", runs=1)
+    with pytest.raises(ValueError, match="nearest must have shape"):
+        dither.favour_runs(_flat(0.5, 2, 3), np.zeros((2, 1), np.float32), np.zeros((3, 2)))

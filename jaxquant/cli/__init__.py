@@ -29,9 +29,14 @@ from jaxquant.cli._common import (
     display,
     enable_compilation_cache,
 )
-from jaxquant.cli._parser import PROG, build_parser
+from jaxquant.cli._parser import DEFAULT_RUNS, PROG, build_parser
 
 __all__ = ["console_main", "main"]
+
+
+def _dithers(args) -> bool:
+    """Whether the flags ask for dithering (``--dither-level 0`` is none)."""
+    return args.dither not in (None, "none") and args.dither_level != 0
 
 
 def _compress(args) -> int:
@@ -59,13 +64,26 @@ def _compress(args) -> int:
         raise UserError("--quality chooses the colours of --mode vector only")
     if args.dither is not None and args.dither != "none" and args.mode != "vector":
         raise UserError("--dither takes --mode vector (a palette of colours)")
+    if args.runs:  # given, above 0
+        for flag, given in (
+            ("--dither " + str(args.dither), _dithers(args)),
+            ("--quality", args.quality is not None),
+            ("--mode " + args.mode, args.mode != "vector"),
+        ):
+            if given:
+                raise UserError(f"--runs trades error for smaller files; not with {flag}")
     if args.frames or _animated(args):
         from jaxquant.cli import animation
 
+        if args.runs:
+            raise UserError("--runs is for still images, not animations")
         return animation.run(args)
     if args.per_frame_palette or args.frame_duration is not None:
         raise UserError("--per-frame-palette and --frame-duration are for animations")
     args.dither = args.dither or "none"
+    if args.runs is None:  # the default: on for exact nearest colours, which it trades
+        exact = not _dithers(args) and args.quality is None and args.mode == "vector"
+        args.runs = DEFAULT_RUNS if exact else 0.0
     if args.ext is not None and (args.output is not None or args.out_dir is not None):
         raise UserError("give --ext (outputs next to the inputs) or -o / --out-dir, not both")
     if args.ext is not None and ("/" in args.ext or os.sep in args.ext or not args.ext.strip(".")):

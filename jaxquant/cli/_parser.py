@@ -99,6 +99,19 @@ def unit_interval(text: str) -> float:
     return value
 
 
+def runs_level(text: str) -> float:
+    """An argparse type: a number in ``[0, 4]`` (``--runs``)."""
+    value = _number(text)
+    if not 0 <= value <= 4:
+        raise argparse.ArgumentTypeError(f"must be a number in 0..4, got {text}")
+    return value
+
+
+# --runs without dithering when not given: about 10% smaller PNGs for 1-3% more MSE
+# on CQ100 photos (docs/compression.md, benchmarks/bench_bytes.py).
+DEFAULT_RUNS = 1.0
+
+
 def rank(text: str) -> float:
     """An argparse type: a finite number >= 1."""
     value = _number(text)
@@ -349,6 +362,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="0..1",
         help="dithering strength (default 0.85 for fs, 1 for ordered; 0 = no dithering)",
+    )
+    out.add_argument(
+        "--runs",
+        type=runs_level,
+        default=None,
+        metavar="0..4",
+        help="smaller files: a pixel keeps its left neighbour's colour when that adds at "
+        "most LEVEL times the image's mean error (default 1 without dithering, for about "
+        "10%% smaller PNGs; 0 = every pixel its exactly nearest colour). Not with --dither, "
+        "--quality or animations",
     )
     out.add_argument(
         "--quality",

@@ -422,6 +422,7 @@ def run(args) -> int:
                             space=args.space,
                             dither=args.dither,
                             dither_level=args.dither_level,
+                            runs=args.runs,
                         )
                         for image in images
                     ]
@@ -439,12 +440,14 @@ def run(args) -> int:
                     if int(result.status) != jaxquant.Status.OK:
                         fail(job.src, "the fit diverged (non-finite palette); lower --lr")
                         continue
-                    if args.dither != "none" and given is None:
+                    if (args.dither != "none" or args.runs) and given is None:
                         result = jaxquant.remap(
                             image,
                             result.palette,
+                            space=args.space,
                             dither=args.dither,
                             dither_level=args.dither_level,
+                            runs=args.runs,
                         )
                     pool.submit(write, job, size, result)
         except KeyboardInterrupt as e:

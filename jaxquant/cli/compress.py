@@ -132,7 +132,7 @@ def run(args) -> int:
 
             k = len(given)
             image, matched = match_image(image, given)
-            result = jaxquant.remap(image, matched, space=args.space, **dither)
+            result = jaxquant.remap(image, matched, space=args.space, runs=args.runs, **dither)
         elif quality is not None:
             from jaxquant.quality import QualityError, quantize_to_quality
 
@@ -146,7 +146,9 @@ def run(args) -> int:
             k = int(result.palette.shape[0])
         else:
             k = k_max
-            result = jaxquant.quantize(key, image, k, mode=args.mode, **dither, **options)
+            result = jaxquant.quantize(
+                key, image, k, mode=args.mode, runs=args.runs, **dither, **options
+            )
     except (ValueError, TypeError, FloatingPointError) as e:
         raise UserError(f"{display(in_path)}: {e}") from None
     jax.block_until_ready(result.image)
@@ -198,6 +200,7 @@ def run(args) -> int:
             lines += [
                 f"  options   mode {args.mode}, dither {args.dither}"
                 + (f" (level {args.dither_level})" if args.dither_level is not None else "")
+                + (f", runs {args.runs:g}" if args.runs else "")
                 + (f", speed {args.speed}" if args.speed is not None else "")
                 + "".join(f", {name} {value}" for name, value in sorted(fit.items())),
                 f"  timings   import {t_import:.3f} s, read {t_load:.3f} s, fit "
