@@ -221,6 +221,7 @@ class StoredProgram:
             avals.append(aval)
         if not (_trusted_tree(tree) and all(_trusted(v) for v in static.values())):
             return None
+        environment = _environment()
         text = repr(
             (
                 _FORMAT,
@@ -228,12 +229,12 @@ class StoredProgram:
                 sorted((name, _describe(v)) for name, v in static.items()),
                 str(tree),
                 avals,
-                _environment(),
+                environment,
             )
         )
         # No readable environment (an old JAX), or an object known only by its address
         # (not the same in the next process): no key.
-        if not _environment() or " at 0x" in text:
+        if not environment or " at 0x" in text:
             return None
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -307,22 +308,18 @@ def _describe(value) -> str:
 
 
 def _environment() -> str:
-    """Everything outside the call that decides the program (computed once)."""
+    """Everything outside the call that decides the program: the versions, devices and
+    CPU (computed once) and JAX's configuration (read at every call: it can change)."""
+    import jax
+
+    values = getattr(jax.config, "values", None)
+    if values is None:  # an old JAX: its configuration cannot be read, so no keys
+        return ""
     if _state["environment"] is None:
         import importlib.metadata
 
-        import jax
         import jaxlib
 
-        values = getattr(jax.config, "values", None)
-        if values is None:  # an old JAX: its configuration cannot be read, so no keys
-            _state["environment"] = ""
-            return ""
-        config = {
-            name: value
-            for name, value in sorted(values.items())
-            if not any(part in name for part in ("cache", "log", "explain"))
-        }
         devices = jax.local_devices()
         _state["environment"] = repr(
             (
@@ -336,11 +333,15 @@ def _environment() -> str:
                 jax.process_count(),
                 os.environ.get("XLA_FLAGS", ""),
                 os.environ.get("LIBTPU_INIT_ARGS", ""),
-                config,
                 _cpu(),
             )
         )
-    return _state["environment"]
+    config = [
+        (name, value)
+        for name, value in sorted(values.items())
+        if not any(part in name for part in ("cache", "log", "explain"))
+    ]
+    return _state["environment"] + repr(config)
 
 
 def _source_digest() -> str:

@@ -99,6 +99,16 @@ def test_keys_differ_by_static_arguments_and_shapes(store):
     assert program._key(args, static) == key_8  # and the same call, the same key
 
 
+def test_keys_follow_the_jax_configuration(store):
+    program = _fresh(_fit._fit_jit)
+    args, static = _fit_args(**FAST)
+    before = program._key(args, static)
+    with jax.numpy_rank_promotion("warn"):  # conftest sets "raise"
+        during = program._key(args, static)
+    assert during != before
+    assert program._key(args, static) == before
+
+
 def test_untrusted_calls_go_to_jit_and_store_nothing(store):
     program = _fresh(_fit._fit_jit)
 

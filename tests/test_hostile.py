@@ -23,7 +23,7 @@ import threading
 import jax
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -326,6 +326,9 @@ def test_opacity_budget_edges():
     assert opacity_budget(10, (0.0, 1.0, 1e-9)) == (0, 9, 1)
 
 
+# Each new split of k = 6 between the opacity classes compiles its own fits; a dozen
+# masks cover the splits that occur (the CI profile's 30 took 30 s for no new case).
+@settings(max_examples=12)
 @given(
     mask=st.lists(st.sampled_from([0, 128, 255]), min_size=16, max_size=16),
     seed=st.integers(0, 2**16),

@@ -99,6 +99,8 @@ def _compress(args) -> int:
     )
     if args.sample and args.ext is not None:
         raise UserError("--ext writes next to the input; with --sample give -o")
+    if single and args.engine != "local":
+        raise UserError(f"--engine {args.engine} is for many inputs: give --out-dir DIR")
     if single:
         from jaxquant.cli import compress
 

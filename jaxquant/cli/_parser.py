@@ -461,6 +461,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="threads reading and writing files in batch mode (default: CPU count, max 8)",
     )
     c.add_argument("--no-progress", action="store_true", help="no progress bar in batch mode")
+    eng = c.add_argument_group("batch mode on a Ray cluster (pip install 'jaxquant[ray]')")
+    eng.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process (default); ray: Ray Data actors, on the cluster at "
+        "--address or a local Ray instance",
+    )
+    eng.add_argument("--address", metavar="ADDR", help="a Ray cluster's address (ray://...)")
+    eng.add_argument(
+        "--ray-actors",
+        type=int_range(1, 100_000),
+        default=1,
+        help="Ray actors compressing at once (default 1; each loads its programs once)",
+    )
+    eng.add_argument(
+        "--ray-gpus",
+        type=float,
+        default=0.0,
+        help="GPUs per Ray actor (default 0)",
+    )
     c.add_argument(
         "--max-pixels",
         type=int_range(1, 1 << 40),

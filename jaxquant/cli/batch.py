@@ -22,6 +22,7 @@ from __future__ import annotations
 import concurrent.futures as futures
 import contextlib
 import dataclasses
+import importlib.util
 import math
 import os
 import sys
@@ -272,6 +273,16 @@ def run(args) -> int:
     quality = quality_flag(args.quality)
     given = palette_flag(args, fmt)
     k = args.k if args.k is not None else (256 if given is None else len(given))
+    if args.engine == "ray":
+        for flag, used in (
+            ("--palette", given is not None),
+            ("--quality", quality is not None),
+            ("--coordinator", distributed),
+        ):
+            if used:
+                raise UserError(f"{flag} does not go with --engine ray (yet); use --engine local")
+        if importlib.util.find_spec("ray") is None:
+            raise UserError("--engine ray needs Ray: pip install 'jaxquant[ray]'")
 
     import jax
 
@@ -383,6 +394,12 @@ def run(args) -> int:
         else:
             todo.append(job)
 
+    if args.engine == "ray":
+        from jaxquant.cli import ray_engine
+
+        interrupted = ray_engine.run(args, todo, target, k, fmt, options, fail, bar, summary, lock)
+        bar.close()
+        return _finish(args, summary, start, process, interrupted)
     base = seed_key(args.seed)
     chunk = args.batch_images * max(1, jax.local_device_count())
     workers = args.workers or min(8, os.cpu_count() or 1)
@@ -457,6 +474,11 @@ def run(args) -> int:
         # Leaving the pool waits for the writes already submitted (each atomic, each
         # counted by its own thread), so the summary is exact even after Ctrl-C.
     bar.close()
+    return _finish(args, summary, start, process, interrupted)
+
+
+def _finish(args, summary: Summary, start: float, process: str, interrupted: str) -> int:
+    """Print the summary; the exit code."""
     wall = time.perf_counter() - start
     if interrupted:
         print(
