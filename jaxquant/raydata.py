@@ -28,6 +28,7 @@ dataset: :mod:`jaxquant.dataset`); this module is for many independent images.
 
 from __future__ import annotations
 
+import concurrent.futures as futures
 import io as _io
 import os
 import zlib
@@ -90,6 +91,7 @@ class Compressor:
         self.needs_remap = dither != "none" or runs > 0
         self.max_pixels = max_pixels
         self.options = options
+        self.pool = futures.ThreadPoolExecutor(min(8, os.cpu_count() or 1))
 
     def _read(self, path: str, data) -> tuple[np.ndarray, int, dict | None]:
         from jaxquant import io
@@ -128,13 +130,21 @@ class Compressor:
             "status": ["failed"] * n,
             "error": [""] * n,
         }
-        ready, images, metas = [], [], []
-        for i, path in enumerate(paths):
+
+        def read(i: int):
             try:
-                image, size, metadata = self._read(path, None if contents is None else contents[i])
+                return self._read(paths[i], None if contents is None else contents[i])
             except (OSError, ValueError) as e:  # ImageReadError is a ValueError
-                out["error"][i] = str(e)
+                return str(e)
+
+        ready, images, metas = [], [], []
+        # Decoding and encoding release the GIL: threads overlap them (as local batch
+        # mode's thread pool does), and the programs use the cores in between.
+        for i, item in enumerate(self.pool.map(read, range(n))):
+            if isinstance(item, str):
+                out["error"][i] = item
                 continue
+            image, size, metadata = item
             out["bytes_in"][i] = size
             ready.append(i)
             images.append(image)
@@ -145,23 +155,36 @@ class Compressor:
             )
             results: list[Any]
             try:
-                results = jaxquant.quantize_batch(keys, images, self.k, **self.options)
+                # a list of images gives a list of results
+                results = list(jaxquant.quantize_batch(keys, images, self.k, **self.options))
             except (ValueError, TypeError) as e:  # a batch-wide problem: every file says so
                 results = [str(e)] * len(images)
-            for i, image, metadata, result in zip(ready, images, metas, results, strict=True):
-                try:
-                    if isinstance(result, str):
-                        raise ValueError(result)
+            finished = []
+            for image, result in zip(images, results, strict=True):
+                if not isinstance(result, str):
                     if int(result.status) != jaxquant.Status.OK:
-                        raise ValueError("the fit diverged (non-finite palette)")
-                    if self.needs_remap:
+                        result = "the fit diverged (non-finite palette)"
+                    elif self.needs_remap:
                         result = jaxquant.remap(image, result.palette, **self.remap)
-                    out["data"][i] = io.encode(
+                finished.append(result)
+
+            def encode(item):
+                result, metadata = item
+                if isinstance(result, str):
+                    return result
+                try:
+                    return io.encode(
                         result, format=self.format, optimize=self.optimize, metadata=metadata
                     )
                 except (ValueError, ImportError) as e:
-                    out["error"][i] = f"{io.display(paths[i])}: {e}"
+                    return str(e)
+
+            encoded = self.pool.map(encode, zip(finished, metas, strict=True))
+            for i, result, data in zip(ready, finished, encoded, strict=True):
+                if isinstance(data, str):
+                    out["error"][i] = f"{io.display(paths[i])}: {data}"
                     continue
+                out["data"][i] = data
                 out["mse"][i] = float(result.mse)
                 out["psnr"][i] = float(result.psnr)
                 out["status"][i] = "ok"

@@ -31,6 +31,7 @@ PUBLIC_MODULES = [
     "jaxquant.losses",
     "jaxquant.palettes",
     "jaxquant.problem",
+    "jaxquant.raydata",
     "jaxquant.report",
     "jaxquant.seeding",
     "jaxquant.soft",

@@ -21,7 +21,9 @@ from jaxquant import raydata  # noqa: E402
 from jaxquant.cli import main  # noqa: E402
 from jaxquant.cli.ray_engine import MANIFEST  # noqa: E402
 
-pytestmark = pytest.mark.slow
+# One local Ray instance for the module: its tests stay on one pytest-xdist worker
+# (`--dist loadgroup` in .ci/run).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
 FIT = dict(num_steps=20, batch_size=64)
 CLI_FIT = ["-k", "4", "--steps", "20", "--batch-size", "64", "--cache-dir", ""]

@@ -473,8 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     eng.add_argument(
         "--ray-actors",
         type=int_range(1, 100_000),
-        default=1,
-        help="Ray actors compressing at once (default 1; each loads its programs once)",
+        default=2,
+        help="Ray actors compressing at once (default 2: while one computes, the other "
+        "decodes and encodes; each loads its programs once)",
     )
     eng.add_argument(
         "--ray-gpus",

@@ -25,7 +25,8 @@ __all__ = ["MANIFEST", "run"]
 MANIFEST = "jaxquant-failures.tsv"
 
 
-def _start(address: str | None) -> None:
+def _start(address: str | None) -> bool:
+    """Connect to Ray (or start a local instance); whether this call did."""
     import logging
     import warnings
 
@@ -35,20 +36,22 @@ def _start(address: str | None) -> None:
     # arguments sit in the object store (Ray Data puts them there); real failures still
     # surface as Python exceptions. Set RAY_BACKEND_LOG_LEVEL yourself to see them.
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
-    if not ray.is_initialized():
-        with warnings.catch_warnings():
-            # Ray starts its processes by fork + exec, which runs no Python (nor JAX)
-            # code in the child; JAX's at-fork warning does not apply.
-            warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called")
-            ray.init(
-                address=address,
-                include_dashboard=False,
-                log_to_driver=False,
-                logging_level=logging.ERROR,
-            )
+    if ray.is_initialized():
+        return False
+    with warnings.catch_warnings():
+        # Ray starts its processes by fork + exec, which runs no Python (nor JAX) code in
+        # the child; JAX's at-fork warning does not apply.
+        warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called")
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+        )
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the command has its own
     logging.getLogger("ray.data").setLevel(logging.ERROR)
+    return True
 
 
 def _reason(src: Path, error: str) -> str:
@@ -90,8 +93,9 @@ def run(args, todo, target, k: int, fmt: str, options: dict, fail, bar, summary,
             bar.update(1)
 
     interrupted = ""
+    started = False
     if todo:
-        _start(args.address)
+        started = _start(args.address)
         by_name = {job.rel.as_posix(): job for job in todo}
         ds = raydata.compress_files(
             [os.fspath(job.src) for job in todo],
@@ -127,6 +131,10 @@ def run(args, todo, target, k: int, fmt: str, options: dict, fail, bar, summary,
                         pool.submit(put, job, row)
             except KeyboardInterrupt as e:
                 interrupted = "terminated" if isinstance(e, Terminated) else "interrupted"
+    if started:  # the command exits with os._exit: Ray's own atexit would not run
+        import ray
+
+        ray.shutdown()
     if args.out_dir is not None and not interrupted:
         _manifest(Path(args.out_dir), failures)
     return interrupted
