@@ -1,8 +1,9 @@
 """Compress images on a Ray cluster with Ray Data (``pip install "jaxquant[ray]"``).
 
 A :class:`Compressor` is a stateful Ray Data actor: it imports jaxquant and turns on the
-compilation cache once, then takes batches of image files (a ``path`` column, and either
-the file's ``bytes`` or nothing, in which case it reads the path itself), fits and
+compilation cache once, then takes batches of images (an ``image`` column of arrays, as
+``ray.data.read_images`` gives) or of image files (a ``path`` column, and either the
+file's ``bytes`` or nothing, in which case it reads the path itself), fits and
 remaps them with :func:`jaxquant.quantize_batch` (one compiled program per size bucket,
 reused across batches) and returns one row per file: the encoded output (``data``), its
 ``mse`` and ``psnr``, the input's size (``bytes_in``), and a ``status`` (``"ok"`` or
@@ -29,6 +30,7 @@ dataset: :mod:`jaxquant.dataset`); this module is for many independent images.
 from __future__ import annotations
 
 import concurrent.futures as futures
+import hashlib
 import io as _io
 import os
 import zlib
@@ -116,12 +118,21 @@ class Compressor:
         import jax
 
         import jaxquant
-        from jaxquant import io
+        from jaxquant import _checks, io
+        from jaxquant.problem import check_space
 
-        paths = [str(p) for p in batch["path"]]
-        names = [str(n) for n in batch["name"]] if "name" in batch else paths
+        arrays = batch.get("image")  # decoded images (ray.data.read_images)
+        if arrays is None and "path" not in batch:
+            raise ValueError("a batch needs an 'image' or a 'path' column")
+        n = len(arrays) if arrays is not None else len(batch["path"])
+        paths = [str(p) for p in batch["path"]] if "path" in batch else [""] * n
+        if "name" in batch:
+            names = [str(name) for name in batch["name"]]
+        elif "path" in batch or arrays is None:
+            names = paths
+        else:  # no name: the pixels name the image (the same image, the same key)
+            names = [hashlib.sha256(np.asarray(a).tobytes()).hexdigest() for a in arrays]
         contents = batch.get("bytes")
-        n = len(paths)
         out: dict[str, list] = {
             "data": [b""] * n,
             "mse": [float("nan")] * n,
@@ -133,6 +144,10 @@ class Compressor:
 
         def read(i: int):
             try:
+                if arrays is not None:
+                    image = _checks.as_image_array(arrays[i])
+                    check_space(self.options.get("space") or "rgb", image.shape[2])
+                    return image, image.nbytes, None
                 return self._read(paths[i], None if contents is None else contents[i])
             except (OSError, ValueError) as e:  # ImageReadError is a ValueError
                 return str(e)
@@ -214,9 +229,11 @@ def compress_files(
     """A Ray ``Dataset`` of compressed files: one row per input (see :class:`Compressor`).
 
     Args:
-      files: paths (a list of strings), or a Ray ``Dataset`` with a ``path`` column and
-        optionally ``bytes`` (``ray.data.read_binary_files(src, include_paths=True)``)
-        and ``name`` (what each image's key is made from).
+      files: paths (a list of strings), or a Ray ``Dataset`` with an ``image`` column
+        (arrays: ``ray.data.read_images``) or a ``path`` column and optionally ``bytes``
+        (``ray.data.read_binary_files(src, include_paths=True)``), and optionally
+        ``name`` (what each image's key is made from; default the path, or for arrays
+        without a path a digest of the pixels).
       k: palette size.
       names: with a list of paths, one name per path (default: the paths).
       concurrency: actors (or ``(min, max)`` for an autoscaling pool).
@@ -239,9 +256,12 @@ def compress_files(
         names = files if names is None else [str(n) for n in names]
         if len(names) != len(files):
             raise ValueError(f"{len(names)} names for {len(files)} files")
-        ds = ray.data.from_items(
-            [{"path": f, "name": n} for f, n in zip(files, names, strict=True)]
-        )
+        items = [{"path": f, "name": n} for f, n in zip(files, names, strict=True)]
+        # one block per batch, so that every actor of the pool gets work
+        blocks = max(1, -(-len(items) // images_per_batch))
+        ds = ray.data.from_items(items, override_num_blocks=blocks)
+        if isinstance(concurrency, int):
+            concurrency = min(concurrency, blocks)  # no actor without a batch
     remote: dict[str, Any] = {}
     if num_cpus is not None:
         remote["num_cpus"] = num_cpus

@@ -221,11 +221,16 @@ def test_two_processes_split_the_files(tmp_path):
 
 
 @pytest.mark.slow
-def test_persistent_cache_second_run_compiles_nothing(tmp_path):
+@pytest.mark.parametrize("store", ["1", "0"])
+def test_persistent_cache_second_run_compiles_nothing(tmp_path, store):
+    """A second process on an image of a known bucket compiles nothing: with jaxquant's
+    program store it does not even trace (no compile log at all); with JAX's cache alone
+    (``JAXQUANT_PROGRAM_STORE=0``) it traces and finds the programs there."""
     for i in range(2):
         _image(tmp_path / f"img{i}.png", i, size=(30, 20))
     cache = tmp_path / "cache"
     env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_LOG_COMPILES="1")
+    env["JAXQUANT_PROGRAM_STORE"] = store
     logs = []
     for i in range(2):
         args = ["compress", str(tmp_path / f"img{i}.png"), "-o", str(tmp_path / f"o{i}.png")]
@@ -239,9 +244,13 @@ def test_persistent_cache_second_run_compiles_nothing(tmp_path):
     for program in ("fit_problem", "assign_colour_set"):
         assert f"Compiling jit({program})" in logs[0]
         assert f"cache hit for 'jit_{program}'" not in logs[0]
-        # A new image of a known bucket: the fit and the remap come from the cache.
-        assert logs[1].count(f"Compiling jit({program})") == 1
-        assert logs[1].count(f"cache hit for 'jit_{program}'") == 1
+        if store == "1":  # loaded from the store: neither traced nor compiled
+            assert f"jit({program})" not in logs[1]
+        else:  # a new image of a known bucket: the fit and the remap from JAX's cache
+            assert logs[1].count(f"Compiling jit({program})") == 1
+            assert logs[1].count(f"cache hit for 'jit_{program}'") == 1
+    if store == "1":
+        assert len(os.listdir(cache / "programs")) >= 2
 
 
 def test_format_rgb_writes_truecolour_for_any_k(tree, tmp_path, capsys):

@@ -112,6 +112,14 @@ def runs_level(text: str) -> float:
 DEFAULT_RUNS = 1.0
 
 
+def gpus(text: str) -> float:
+    """An argparse type: GPUs per Ray actor, a number in ``[0, 1024]``."""
+    value = _number(text)
+    if not 0 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"must be a number in 0..1024, got {text}")
+    return value
+
+
 def rank(text: str) -> float:
     """An argparse type: a finite number >= 1."""
     value = _number(text)
@@ -479,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     eng.add_argument(
         "--ray-gpus",
-        type=float,
+        type=gpus,
         default=0.0,
         help="GPUs per Ray actor (default 0)",
     )
