@@ -79,6 +79,8 @@ class Compressor:
     ):
         import jaxquant
         from jaxquant._checks import seed_key
+        from jaxquant._remap import check_dither
+        from jaxquant.dither import check_runs
 
         jaxquant.enable_compilation_cache(cache_dir)
         jaxquant.FitOptions.make(k, **options)  # a bad option fails here, once
@@ -90,7 +92,11 @@ class Compressor:
         self.remap: dict[str, Any] = dict(
             dither=dither, dither_level=dither_level, runs=runs, space=options.get("space")
         )
-        self.needs_remap = dither != "none" or runs > 0
+        runs = check_runs(runs)
+        method, _ = check_dither(dither, dither_level)  # level 0 is no dithering
+        if runs and method != "none":
+            raise ValueError(f"runs={runs:g} applies without dithering (dither='none')")
+        self.needs_remap = method != "none" or runs > 0
         self.max_pixels = max_pixels
         self.options = options
         self.pool = futures.ThreadPoolExecutor(min(8, os.cpu_count() or 1))
