@@ -149,8 +149,9 @@ def test_a_killed_worker_is_redone_and_every_output_is_written_once(local_ray, t
     rows = iter(ds.iter_rows())
     got = [next(rows)]  # the actor is up and has compiled its program
     mine = sorted(set(_actor_pids()) - before)
-    assert len(mine) == 1
-    os.kill(mine[0], signal.SIGKILL)
+    assert mine  # (under load, an earlier dataset's actor may still be starting: all go)
+    for pid in mine:
+        os.kill(pid, signal.SIGKILL)
     got += list(rows)
     assert sorted(r["path"] for r in got) == files  # every file once: none lost, none twice
     for row in got:
