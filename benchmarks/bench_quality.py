@@ -17,7 +17,9 @@ import json
 import os
 import platform
 import statistics as st
+import sys
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -36,6 +38,13 @@ def machine() -> str:
         f"Machine: {os.cpu_count()} CPU cores ({cpu}), {platform.system()}, "
         f"JAX {jax.__version__} on {jax.devices()[0].platform}"
     )
+
+
+def write_report(path, title: str, script: str, argv, text: str) -> None:
+    """Write a benchmark's Markdown page: the title, the command that wrote it, the text."""
+    args = argv if argv is not None else sys.argv[1:]
+    command = f"python benchmarks/{script}" + "".join(f" {a}" for a in args)
+    Path(path).write_text(f"{title}\n\nWritten by `{command}`.\n\n{text}")
 
 
 def mse(a: np.ndarray, b: np.ndarray) -> float:

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_quality import DEFAULT_DATA, machine  # noqa: E402
+from bench_quality import DEFAULT_DATA, machine, write_report  # noqa: E402
 
 RAY_START = "import ray; ray.init(include_dashboard=False, log_to_driver=False); ray.shutdown()"
 
@@ -130,12 +130,8 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
-        Path(args.out).write_text(
-            "# Ray Data engine against local folder mode\n\n"
-            "Written by `python benchmarks/bench_ray.py"
-            + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
-            + "`.\n\n"
-            + text
+        write_report(
+            args.out, "# Ray Data engine against local folder mode", "bench_ray.py", argv, text
         )
     return 0
 

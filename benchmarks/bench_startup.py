@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_quality import DEFAULT_DATA, machine  # noqa: E402
+from bench_quality import DEFAULT_DATA, machine, write_report  # noqa: E402
 
 
 def timed(cmd: list[str], env=None) -> float:
@@ -162,13 +162,7 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
-        Path(args.out).write_text(
-            "# Start-up and whole-command time\n\n"
-            "Written by `python benchmarks/bench_startup.py"
-            + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
-            + "`.\n\n"
-            + text
-        )
+        write_report(args.out, "# Start-up and whole-command time", "bench_startup.py", argv, text)
     return 0
 
 
