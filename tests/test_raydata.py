@@ -199,3 +199,49 @@ def test_cli_engine_ray_refusals(tmp_path, capsys):
     out = ["--out-dir", str(tmp_path / "out"), "--engine", "ray"]
     assert main(["compress", str(tmp_path), "--quality", "50-90", *out]) == 2
     assert "--quality does not go with --engine ray" in capsys.readouterr().err
+
+
+LAUNCH = (  # Ctrl-C's handler restored, as in a terminal (see tests/test_interrupt.py)
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from jaxquant.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "word"),
+    [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")],
+    ids=["SIGTERM", "SIGINT"],
+)
+def test_cli_engine_ray_signals_exit_as_local_mode_does(tmp_path, sig, code, word):
+    """ray.init installs its own SIGTERM/SIGINT handlers (a C++ stack dump, exit 15);
+    the command keeps its own: the writes started finish, exit 143 / 130, no traceback."""
+    import subprocess
+    import sys
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(80):
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(src / f"{i:02d}.png")
+    cmd = [sys.executable, "-c", LAUNCH, "compress", str(src), "--out-dir", str(out)]
+    cmd += [*CLI_FIT, "--batch-images", "1", "--ray-actors", "1", "--no-progress"]
+    cmd += ["--engine", "ray"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.is_dir() and sum(1 for p in out.iterdir() if p.suffix == ".png") >= 2:
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run ended before it could be signalled"
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == code, stderr[-2000:]
+    assert "Traceback" not in stderr, stderr[-2000:]
+    assert "received at time" not in stderr, stderr[-2000:]
+    assert f"{word}; finished outputs are complete, re-run to resume" in stderr, stderr
+    done = sorted(p for p in out.iterdir() if p.suffix == ".png")
+    assert 2 <= len(done) < 80
+    for path in done:
+        assert _decode(path.read_bytes()).shape == (8, 8)  # complete, never half-written
+    assert not list(out.glob("*.tmp"))
+    assert not (out / MANIFEST).exists()  # no manifest for an interrupted run

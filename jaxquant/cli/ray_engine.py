@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import os
+import signal
+import threading
 from pathlib import Path
 
 from jaxquant.cli._common import cache_dir, display
@@ -38,6 +40,12 @@ def _start(address: str | None) -> bool:
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     if ray.is_initialized():
         return False
+    # ray.init replaces SIGTERM's handler (with sys.exit, and its C++ core with a stack
+    # dump) and SIGINT's; the command's own handlers (Terminated, KeyboardInterrupt: let
+    # started writes finish, exit 143 / 130) must stay in force.
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     with warnings.catch_warnings():
         # Ray starts its processes by fork + exec, which runs no Python (nor JAX) code in
         # the child; JAX's at-fork warning does not apply.
@@ -48,6 +56,9 @@ def _start(address: str | None) -> bool:
             log_to_driver=False,
             logging_level=logging.ERROR,
         )
+    for signum, handler in handlers.items():
+        if handler is not None:
+            signal.signal(signum, handler)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the command has its own
     logging.getLogger("ray.data").setLevel(logging.ERROR)
