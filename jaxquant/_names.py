@@ -19,7 +19,7 @@ SPACES = ("rgb", "linear-rgb", "cielab", "oklab")
 MODES = ("vector", "channel", "global")
 """Quantization modes of :func:`jaxquant.quantize`."""
 
-LAYOUTS = ("loop", "matrix")
+LAYOUTS = ("loop", "matrix", "gemm")
 """Layouts of the nearest-colour search (:data:`jaxquant.kernels.LAYOUTS`)."""
 
 FORMATS = ("png", "webp", "gif", "rgb")
