@@ -40,6 +40,7 @@ _EXPORTS = {
     "paper_options": "jaxquant._quantize",
     "quantize": "jaxquant._quantize",
     "quantize_batch": "jaxquant._batch",
+    "quantize_pil": "jaxquant._quantize",
     "quantize_to_quality": "jaxquant.quality",
     "quantize_ste": "jaxquant.soft",
     "remap": "jaxquant._remap",
@@ -98,6 +99,7 @@ __all__ = [
     "quality",
     "quantize",
     "quantize_batch",
+    "quantize_pil",
     "quantize_ste",
     "quantize_to_quality",
     "raydata",
@@ -144,7 +146,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from jaxquant._batch import quantize_batch, shard_files
     from jaxquant._cache import enable_compilation_cache
     from jaxquant._fit import FitOptions, fit_palette
-    from jaxquant._quantize import kmeans, paper_options, quantize
+    from jaxquant._quantize import kmeans, paper_options, quantize, quantize_pil
     from jaxquant._remap import QuantizeResult, remap
     from jaxquant.io import load_image, save, save_png
     from jaxquant.kernels import assign

@@ -107,7 +107,18 @@ def check_key(key):
         if key.shape != ():
             raise ValueError(f"key must be a single PRNG key, got shape {key.shape}")
         return key
+    if hasattr(key, "mode") and hasattr(key, "getbands"):  # a PIL image
+        raise TypeError(
+            "key must be a PRNG key, got a PIL image: the key comes first, "
+            "quantize(jax.random.key(0), image, k); or call jaxquant.quantize_pil(image, k) "
+            "for a PIL image back (Pillow's im.quantize(k))"
+        )
     arr = key if isinstance(key, jax.Array) else np.asarray(key)
+    if arr.ndim >= 2:
+        raise TypeError(
+            f"key must be a PRNG key, got an array of shape {arr.shape}: the key comes "
+            "first, e.g. quantize(jax.random.key(0), image, k)"
+        )
     if arr.shape == (2,) and arr.dtype == np.uint32:
         return jax.random.wrap_key_data(arr if isinstance(arr, jax.Array) else jax.device_put(arr))
     raise TypeError(

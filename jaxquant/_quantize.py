@@ -124,7 +124,7 @@ def _refuse_traced(key, image) -> None:
 def quantize(
     key: jax.Array,
     image,
-    k: int,
+    k: int | None = None,
     *,
     mode: str = "vector",
     dither: str = "none",
@@ -208,8 +208,10 @@ def quantize(
       (dtype('uint8'), (32, 48, 3))
     """
     _refuse_traced(key, image)
+    key = _checks.check_key(key)  # first: quantize(image, 64) says what goes where
+    if k is None:
+        raise TypeError("quantize(key, image, k) needs k, the number of palette colours")
     opts = FitOptions.make(k, **options)
-    key = _checks.check_key(key)
     method, level = check_dither(dither, dither_level)
     runs = check_runs(runs)
     if runs and method != "none":
@@ -232,6 +234,62 @@ def quantize(
     return quantize_prepared(
         key, prep, k, opts, check=True, dither=method, dither_level=level, runs=runs
     )
+
+
+def quantize_pil(
+    image,
+    colors: int = 256,
+    *,
+    seed: int = 0,
+    dither: str = "none",
+    dither_level: float | None = None,
+    runs: float = 0.0,
+    **options: Any,
+):
+    """Pillow's ``im.quantize(colors)``, by SQ: a PIL image in, a mode ``P`` image out.
+
+    ``quantize(jax.random.key(seed), image, colors, ...).to_pil()``
+    (:meth:`QuantizeResult.to_pil`). The key-first :func:`quantize` stays the primary
+    call (it returns the palette, indices, MSE and fit trace too); this one is for code
+    written against Pillow. The key is fixed by ``seed`` (default 0): the same image and
+    arguments give the same palette every time, as Pillow's own quantizers do.
+
+    Args:
+      image: a PIL image (any mode :func:`jaxquant.io.load_image` reads: alpha is kept
+        as per-entry transparency) or an ``(H, W, C)`` / ``(H, W)`` array.
+      colors: palette size, 1 to 256 (what a mode ``P`` image holds).
+      seed: the PRNG seed.
+      dither, dither_level, runs: as for :func:`~jaxquant.remap` (default: the exactly
+        nearest colour; Pillow dithers only when converting to a given palette).
+      **options: the fitting options of :func:`quantize` (``space``, ``num_steps``...).
+
+    Returns:
+      A ``PIL.Image.Image`` of mode ``P`` with ``colors`` palette entries (RGBA entries
+      for an image with alpha).
+
+    Examples:
+      >>> import numpy as np
+      >>> from PIL import Image
+      >>> import jaxquant
+      >>> rgb = np.random.default_rng(0).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+      >>> im = jaxquant.quantize_pil(Image.fromarray(rgb), 16)
+      >>> im.mode, im.size, len(im.getpalette()) // 3
+      ('P', (48, 32), 16)
+      >>> np.array_equal(np.asarray(im), np.asarray(jaxquant.quantize_pil(rgb, 16)))
+      True
+    """
+    if isinstance(colors, bool) or not isinstance(colors, (int, np.integer)):
+        raise TypeError(f"colors must be an integer, got {type(colors).__name__}")
+    if not 1 <= colors <= 256:
+        raise ValueError(
+            f"colors must be in 1..256 (a mode P image holds 256 at most), got {colors}; "
+            "use jaxquant.quantize for more"
+        )
+    key = _checks.seed_key(seed)
+    result = quantize(
+        key, image, int(colors), dither=dither, dither_level=dither_level, runs=runs, **options
+    )
+    return result.to_pil()
 
 
 def quantize_prepared(

@@ -59,6 +59,29 @@ class QuantizeResult(NamedTuple):
     psnr: Any
     status: Any
 
+    def to_pil(self):
+        """The quantized image as an indexed (mode ``P``) PIL image: ``indices`` and
+        ``palette`` (:func:`jaxquant.io.to_pil`; 4-channel palettes carry per-entry
+        transparency). For one image of ``mode="vector"`` with at most 256 colours.
+
+        Examples:
+          >>> import jax, numpy as np, jaxquant
+          >>> image = np.random.default_rng(0).integers(0, 256, (8, 8, 3), np.uint8)
+          >>> im = jaxquant.quantize(jax.random.key(0), image, 4).to_pil()
+          >>> im.mode, im.size
+          ('P', (8, 8))
+        """
+        from jaxquant import io
+
+        indices = np.asarray(self.indices)
+        if indices.ndim != 2:
+            raise ValueError(
+                f"to_pil needs one palette index per pixel, (H, W); these indices have "
+                f"shape {indices.shape} (a batch: take one image's result; mode 'channel' "
+                "or 'global': save .image instead)"
+            )
+        return io.to_pil(indices, self.palette)
+
 
 def _objective(loss: Loss | None, palette_s, coordinates, weights, sq_dist, scale):
     """F(palette) over all rows; from the assignment's distances for power losses."""

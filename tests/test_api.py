@@ -96,7 +96,9 @@ def test_options_are_keyword_only(name):
     Exempt: the Loss/Initializer protocols' ``weights`` (part of the protocol's call),
     factories (``make_*``), whose parameters are what they make, as in optax, and
     ``enable_compilation_cache(path=None)``, whose one argument is its data (as in
-    ``jax.experimental.compilation_cache.set_cache_dir(path)``).
+    ``jax.experimental.compilation_cache.set_cache_dir(path)``), ``quantize``'s ``k``
+    (required: its ``None`` default only lets ``quantize(image, 64)`` say that the key
+    comes first) and ``quantize_pil``'s ``colors`` (Pillow's ``im.quantize(colors)``).
     """
     fn = FUNCTIONS[name]
     if name.rsplit(".", 1)[1].startswith("make_"):
@@ -104,6 +106,7 @@ def test_options_are_keyword_only(name):
     exempt = {"weights", "mass"} | (
         {"path"} if name.endswith("enable_compilation_cache") else set()
     )
+    exempt |= {"jaxquant.quantize": {"k"}, "jaxquant.quantize_pil": {"colors"}}.get(name, set())
     positional = [
         p.name
         for p in _params(fn)

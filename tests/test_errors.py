@@ -428,7 +428,7 @@ def test_fifty_megapixels_with_bounded_memory(tmp_path):
         (2.5, TypeError, "k must be an integer"),
         ("4", TypeError, "k must be an integer"),
         (True, TypeError, "k must be an integer"),
-        (None, TypeError, "k must be an integer"),
+        (None, TypeError, "needs k, the number of palette colours"),
     ],
 )
 def test_bad_k_in_the_api(k, error, match):
