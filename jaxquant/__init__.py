@@ -63,6 +63,7 @@ _SUBMODULES = (
     "raydata",
     "report",
     "seeding",
+    "sklearn",  # not in __all__: it needs scikit-learn (pip install "jaxquant[sklearn]")
     "soft",
     "solvers",
 )
