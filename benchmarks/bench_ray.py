@@ -33,6 +33,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_quality import DEFAULT_DATA, machine, write_report  # noqa: E402
 
 RAY_START = "import ray; ray.init(include_dashboard=False, log_to_driver=False); ray.shutdown()"
+# Ray and Ray Data's own fixed cost, with no jaxquant in it: start, a map_batches over 16
+# rows on 2 actors that do nothing (each actor's process imports Ray Data), shut down.
+RAY_DATA_NOOP = """
+import ray
+ray.init(include_dashboard=False, log_to_driver=False)
+ray.data.DataContext.get_current().enable_progress_bars = False
+class Noop:
+    def __call__(self, batch):
+        return batch
+ds = ray.data.from_items([{"x": i} for i in range(16)], override_num_blocks=2)
+list(ds.map_batches(Noop, batch_size=8, concurrency=2).iter_rows())
+ray.shutdown()
+"""
 
 
 def timed(cmd: list[str], env) -> tuple[float, float]:
@@ -84,7 +97,12 @@ def main(argv=None) -> int:
                 sys.executable,
                 "-c",
                 RAY_START,
-            ]
+            ],
+            "Ray Data's fixed cost (start, 2 no-op actors, shut down)": lambda: [
+                sys.executable,
+                "-c",
+                RAY_DATA_NOOP,
+            ],
         }
         for n in args.sizes:
             rows[f"local folder mode, {n} photos"] = lambda n=n: run(n, "local")
@@ -126,6 +144,14 @@ def main(argv=None) -> int:
             lines.append(
                 f"- {label}: {per:.3f} s per photo ({1 / per:.2f} photos/s); "
                 f"{hi} photos in {ratio:.2f}x local folder mode's time"
+            )
+        fixed = med["Ray Data's fixed cost (start, 2 no-op actors, shut down)"]
+        for a in args.actors:
+            net = med[f"`--engine ray --ray-actors {a}`, {hi} photos"] - fixed
+            lines.append(
+                f"- ray, {a} actor(s), less Ray Data's own fixed cost ({fixed:.2f} s, reported "
+                f"separately): {hi} photos in {net / med[f'local folder mode, {hi} photos']:.2f}x "
+                "local folder mode's time"
             )
     text = "\n".join(lines) + "\n"
     print(text)
