@@ -17,19 +17,20 @@ import sys
 
 import numpy as np
 
-CQ100 = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cq100", "img")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _data import add_data_argument, photos  # noqa: E402
 
 
-def measure() -> dict[int, tuple[float, float, float, float]]:
+def measure(data: str) -> dict[int, tuple[float, float, float, float]]:
     import jax
     from PIL import Image
 
     import jaxquant
 
-    names = sorted(os.listdir(CQ100))[::10][:10]
+    names = photos(data)[::10][:10]
     rows: dict[int, list[tuple[float, float, float, float]]] = {16: [], 64: []}
     for n in names:
-        im = np.asarray(Image.open(os.path.join(CQ100, n)).convert("RGB"))
+        im = np.asarray(Image.open(n).convert("RGB"))
         h, w = im.shape[:2]
         yy, xx = np.mgrid[:h, :w]
         r = np.hypot((yy - h / 2) / (h / 2), (xx - w / 2) / (w / 2))
@@ -63,17 +64,19 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--old", help="another checkout of jaxquant to measure beside this one")
     p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    add_data_argument(p)
     args = p.parse_args()
     if args.json:
-        print(repr(measure()))
+        print(repr(measure(args.data)))
         return
+    photos(args.data)  # one line, before any subprocess, when the data is missing
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     runs = [("this checkout", here)] + ([("--old", args.old)] if args.old else [])
     results = {}
     for label, root in runs:
         env = dict(os.environ, PYTHONPATH=root)
         out = subprocess.run(
-            [sys.executable, os.path.abspath(__file__), "--json"],
+            [sys.executable, os.path.abspath(__file__), "--json", "--data", args.data],
             env=env, cwd=root, capture_output=True, text=True, check=True,
         )  # fmt: skip
         results[label] = eval(out.stdout.strip().splitlines()[-1])  # noqa: S307 - our repr

@@ -33,7 +33,8 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_quality import DEFAULT_DATA, machine  # noqa: E402
+from _data import add_data_argument, photos  # noqa: E402
+from bench_quality import machine  # noqa: E402
 
 from jaxquant import animation  # noqa: E402
 
@@ -85,14 +86,14 @@ def mse(frames, decoded) -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default=DEFAULT_DATA)
+    add_data_argument(ap)
     ap.add_argument("--k", type=int, default=64)
     ap.add_argument("--frames", type=int, default=24)
     ap.add_argument("--size", type=int, nargs=2, default=[384, 256])
     ap.add_argument("--out")
     ap.add_argument("--gallery", help="also write the sprite sequence's GIFs here")
     args = ap.parse_args(argv)
-    files = sorted(Path(args.data).glob("*.png"))
+    files = photos(args.data)
     k = args.k
     key = jax.random.key(0)
     configs = [

@@ -29,7 +29,8 @@ from PIL import Image
 import jaxquant
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_quality import DEFAULT_DATA, machine, mse, run_liq, run_sklearn  # noqa: E402
+from _data import add_data_argument, photos  # noqa: E402
+from bench_quality import machine, mse, run_liq, run_sklearn  # noqa: E402
 
 
 def _timed(fn):
@@ -93,14 +94,14 @@ def sklearn_loop(images, k):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=DEFAULT_DATA)
+    add_data_argument(p)
     p.add_argument("--limit", type=int, default=None, help="first N images only")
     p.add_argument("--ks", type=int, nargs="+", default=[16, 64, 256])
     p.add_argument("--sklearn-limit", type=int, default=10)
     p.add_argument("--out", default=None, help="write the Markdown table here")
     args = p.parse_args()
 
-    files = sorted(f for f in os.listdir(args.data) if f.endswith(".png"))[: args.limit]
+    files = [f.name for f in photos(args.data, args.limit)]
     images = [np.asarray(Image.open(os.path.join(args.data, f)).convert("RGB")) for f in files]
     n, n_sk = len(images), min(args.sklearn_limit, len(images))
     tmp = tempfile.mkdtemp(prefix="jaxquant-bench-")

@@ -32,7 +32,8 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from bench_quality import DEFAULT_DATA, machine, mse  # noqa: E402
+from _data import add_data_argument, photos  # noqa: E402
+from bench_quality import machine, mse  # noqa: E402
 
 import jaxquant  # noqa: E402
 from jaxquant import io  # noqa: E402
@@ -60,7 +61,7 @@ def decode(data: bytes) -> np.ndarray:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=DEFAULT_DATA)
+    add_data_argument(p)
     p.add_argument("--limit", type=int, default=30, help="first N images (default 30)")
     p.add_argument("--ks", type=int, nargs="+", default=[16, 64, 256])
     p.add_argument("--no-optimize", action="store_true", help="skip optimize=True (oxipng)")
@@ -68,7 +69,7 @@ def main() -> None:
     args = p.parse_args()
     if shutil.which("pngquant") is None:
         sys.exit("pngquant is not on PATH")
-    files = sorted(f for f in os.listdir(args.data) if f.endswith(".png"))[: args.limit]
+    files = [f.name for f in photos(args.data, args.limit)]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, name in enumerate(files):

@@ -38,7 +38,8 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_quality import DEFAULT_DATA, machine  # noqa: E402
+from _data import add_data_argument, photos  # noqa: E402
+from bench_quality import machine  # noqa: E402
 
 import jaxquant  # noqa: E402
 
@@ -73,7 +74,7 @@ def fit_kmeans_sample(pixels, k, seed, size):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default=DEFAULT_DATA)
+    add_data_argument(ap)
     ap.add_argument("--images", type=int, default=50)
     ap.add_argument("--k", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3)
@@ -83,7 +84,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-kmeans", action="store_true", help="skip the KMeans row")
     ap.add_argument("--out")
     args = ap.parse_args(argv)
-    files = sorted(Path(args.data).glob("*.png"))[: args.images]
+    files = photos(args.data)[: args.images]
     images = [np.asarray(Image.open(f).convert("RGB")) for f in files]
     pixels = np.concatenate([im.reshape(-1, 3) for im in images]).astype(np.float32) / 255
     k = args.k

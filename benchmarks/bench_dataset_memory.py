@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_quality import DEFAULT_DATA  # noqa: E402
+from _data import add_data_argument, photos  # noqa: E402
 
 _CHILD = r"""
 import json, sys, time, tracemalloc
@@ -56,13 +56,13 @@ print(json.dumps({"n": n, "hwm": hwm(), "before": before, "traced": traced,
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default=DEFAULT_DATA)
+    add_data_argument(ap)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100])
     ap.add_argument("--k", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out")
     args = ap.parse_args(argv)
-    files = [str(f) for f in sorted(Path(args.data).glob("*.png"))]
+    files = [str(f) for f in photos(args.data)]
     runs: dict[int, list[dict]] = {n: [] for n in args.sizes}
     for _ in range(args.repeats):
         for n in args.sizes:

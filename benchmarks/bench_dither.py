@@ -30,7 +30,8 @@ import time
 
 import jax
 import numpy as np
-from bench_quality import DEFAULT_DATA, machine  # noqa: E402  (benchmarks/ on sys.path)
+from _data import add_data_argument, photos  # noqa: E402
+from bench_quality import machine  # noqa: E402  (benchmarks/ on sys.path)
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
@@ -96,7 +97,7 @@ def timed(f):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", default=DEFAULT_DATA)
+    add_data_argument(p)
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--ks", type=int, nargs="+", default=[64, 256])
     p.add_argument("--out", help="markdown table to write")
@@ -111,7 +112,7 @@ def main() -> None:
     args = p.parse_args()
     if shutil.which("pngquant") is None:
         raise SystemExit("pngquant not found: pip install pngquant-cli")
-    names = sorted(n for n in os.listdir(args.data) if n.endswith(".png"))
+    names = [f.name for f in photos(args.data)]
     names = names[:: max(1, len(names) // args.limit)][: args.limit]  # spread over the set
     extra = [f"fs@{level:g}" for level in args.fs_levels]
     methods = ["pq-nofs", "pq", "none", "fs", *extra, "ordered"]

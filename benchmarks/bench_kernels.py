@@ -121,7 +121,11 @@ def measure(pixels, palette, repeats: int) -> tuple:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="Reads no photographs and takes no data folder: it uses "
+        "synthetic colours and the sample photo.",
+    )
     p.add_argument("--ks", type=int, nargs="+", default=[16, 64, 256])
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--out", default=None, help="write the Markdown table here")

@@ -28,7 +28,8 @@ from PIL import Image
 import jaxquant
 from jaxquant import _fit, _remap
 
-DEFAULT_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cq100", "img")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _data import add_data_argument, photos  # noqa: E402
 
 
 def machine() -> str:
@@ -92,7 +93,7 @@ def run_jaxquant(image: np.ndarray, k: int, seed: int, **options):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=DEFAULT_DATA)
+    add_data_argument(p)
     p.add_argument("--limit", type=int, default=None, help="first N images only")
     p.add_argument("--ks", type=int, nargs="+", default=[16, 64, 256])
     p.add_argument(
@@ -107,7 +108,7 @@ def main() -> None:
     p.add_argument("--json", default=None, help="write per-image rows here")
     args = p.parse_args()
 
-    files = sorted(f for f in os.listdir(args.data) if f.endswith(".png"))[: args.limit]
+    files = [f.name for f in photos(args.data, args.limit)]
     rows = []
     for i, name in enumerate(files):
         image = np.asarray(Image.open(os.path.join(args.data, name)).convert("RGB"))

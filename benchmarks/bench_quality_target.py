@@ -25,7 +25,8 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_quality import DEFAULT_DATA, machine  # noqa: E402
+from _data import add_data_argument, photos  # noqa: E402
+from bench_quality import machine  # noqa: E402
 
 import jaxquant  # noqa: E402
 from jaxquant import io  # noqa: E402
@@ -34,12 +35,12 @@ from jaxquant.quality import mse_to_quality, quantize_to_quality  # noqa: E402
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default=DEFAULT_DATA)
+    add_data_argument(ap)
     ap.add_argument("--limit", type=int, default=10)
     ap.add_argument("--qualities", type=int, nargs="+", default=[60, 80, 90])
     ap.add_argument("--out")
     args = ap.parse_args(argv)
-    files = sorted(Path(args.data).glob("*.png"))
+    files = photos(args.data)
     files = files[:: max(1, len(files) // args.limit)][: args.limit]
     key = jax.random.key(0)
     rows = {

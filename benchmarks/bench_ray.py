@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_quality import DEFAULT_DATA, machine, write_report  # noqa: E402
+from _data import add_data_argument, photos  # noqa: E402
+from bench_quality import machine, write_report  # noqa: E402
 
 RAY_START = "import ray; ray.init(include_dashboard=False, log_to_driver=False); ray.shutdown()"
 # Ray and Ray Data's own fixed cost, with no jaxquant in it: start, a map_batches over 16
@@ -61,7 +62,7 @@ def timed(cmd: list[str], env) -> tuple[float, float]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default=DEFAULT_DATA, help="CQ100's img/ folder")
+    add_data_argument(ap)
     ap.add_argument("--sizes", type=int, nargs="+", default=[50, 200])
     ap.add_argument("--k", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
@@ -70,9 +71,7 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--out")
     args = ap.parse_args(argv)
-    files = sorted(Path(args.data).glob("*.png"))
-    if not files:
-        raise SystemExit(f"{args.data}: no CQ100 photos (see docs/benchmarks.md)")
+    files = photos(args.data)
     jq = shutil.which("jaxquant")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

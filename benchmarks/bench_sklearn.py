@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_quality import DEFAULT_DATA, machine, write_report  # noqa: E402
+from _data import add_data_argument, photos  # noqa: E402
+from bench_quality import machine, write_report  # noqa: E402
 
 
 def colour_patches(files, n: int, size: int = 4, seed: int = 0) -> np.ndarray:
@@ -43,15 +44,13 @@ def colour_patches(files, n: int, size: int = 4, seed: int = 0) -> np.ndarray:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default=DEFAULT_DATA, help="CQ100's img/ folder")
+    add_data_argument(ap)
     ap.add_argument("--photos", type=int, default=20)
     ap.add_argument("--patches", type=int, default=50_000)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--out")
     args = ap.parse_args(argv)
-    files = sorted(Path(args.data).glob("*.png"))[: args.photos]
-    if not files:
-        raise SystemExit(f"{args.data}: no CQ100 photos (see docs/benchmarks.md)")
+    files = photos(args.data)[: args.photos]
     import sklearn
     from sklearn.cluster import KMeans, MiniBatchKMeans
     from sklearn.datasets import load_digits

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 
 import jax
@@ -25,7 +26,9 @@ from PIL import Image
 import jaxquant
 from jaxquant import colour
 
-DEFAULT_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cq100", "img")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _data import add_data_argument, photos  # noqa: E402
+
 COMBOS = [("vector", s) for s in colour.SPACES] + [
     (m, s) for m in ("channel", "global") for s in ("rgb", "linear-rgb")
 ]
@@ -63,14 +66,14 @@ def measure(image: np.ndarray, k: int, mode: str, space: str, seed: int) -> dict
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=DEFAULT_DATA)
+    add_data_argument(p)
     p.add_argument("--limit", type=int, default=10, help="first N images (sorted by name)")
     p.add_argument("--ks", type=int, nargs="+", default=[16, 64])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="Markdown file for the table")
     args = p.parse_args(argv)
 
-    names = sorted(f for f in os.listdir(args.data) if f.lower().endswith(".png"))[: args.limit]
+    names = [f.name for f in photos(args.data, args.limit)]
     images = [np.asarray(Image.open(os.path.join(args.data, f)).convert("RGB")) for f in names]
     rows: dict[tuple, list[dict]] = {}
     for k in args.ks:

@@ -19,7 +19,8 @@ import time
 
 import jax
 import numpy as np
-from bench_quality import DEFAULT_DATA, machine  # noqa: E402  (benchmarks/ on sys.path)
+from _data import add_data_argument, photos  # noqa: E402
+from bench_quality import machine  # noqa: E402  (benchmarks/ on sys.path)
 from PIL import Image
 
 import jaxquant
@@ -30,12 +31,12 @@ SPEEDS = (1, 2, 3, 4, 6, 8, 10)
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", default=DEFAULT_DATA)
+    add_data_argument(p)
     p.add_argument("--limit", type=int, default=10)
     p.add_argument("--ks", type=int, nargs="+", default=[16, 64, 256])
     p.add_argument("--out")
     args = p.parse_args()
-    names = sorted(os.listdir(args.data))[:: max(1, 100 // args.limit)][: args.limit]
+    names = [f.name for f in photos(args.data)][:: max(1, 100 // args.limit)][: args.limit]
     key = jax.random.key(0)
     mse: dict[tuple[int, int], list[float]] = {}
     secs: dict[tuple[int, int], list[float]] = {}

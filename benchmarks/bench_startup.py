@@ -36,7 +36,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_quality import DEFAULT_DATA, machine, write_report  # noqa: E402
+from _data import add_data_argument, photos  # noqa: E402
+from bench_quality import machine, write_report  # noqa: E402
 
 
 def timed(cmd: list[str], env=None) -> float:
@@ -47,7 +48,7 @@ def timed(cmd: list[str], env=None) -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default=DEFAULT_DATA)
+    add_data_argument(ap)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument(
         "--folder", type=int, nargs="+", default=[20, 100], help="photos in the folder rows"
@@ -59,7 +60,7 @@ def main(argv=None) -> int:
     pq = shutil.which("pngquant")
     if jq is None or pq is None:
         raise SystemExit("needs jaxquant and pngquant (pip install pngquant-cli) on PATH")
-    files = sorted(Path(args.data).glob("*.png"))
+    files = photos(args.data)
     photo = files[len(files) // 2]
     k = str(args.k)
     with tempfile.TemporaryDirectory() as tmp:

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_quality import DEFAULT_DATA, machine, write_report  # noqa: E402
+from _data import add_data_argument, photos  # noqa: E402
+from bench_quality import machine, write_report  # noqa: E402
 
 
 def patches(files, n: int, size: int, seed: int = 0) -> np.ndarray:
@@ -59,7 +60,7 @@ def inertia(x: np.ndarray, centres: np.ndarray) -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default=DEFAULT_DATA, help="CQ100's img/ folder")
+    add_data_argument(ap)
     ap.add_argument("--photos", type=int, default=20)
     ap.add_argument("--n", type=int, default=100_000, help="vectors")
     ap.add_argument("--patch", type=int, default=8, help="patch side: patch^2 dimensions")
@@ -67,9 +68,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--out")
     args = ap.parse_args(argv)
-    files = sorted(Path(args.data).glob("*.png"))[: args.photos]
-    if not files:
-        raise SystemExit(f"{args.data}: no CQ100 photos (see docs/benchmarks.md)")
+    files = photos(args.data)[: args.photos]
     try:
         import faiss
         import sklearn

@@ -23,18 +23,19 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_quality import DEFAULT_DATA, machine  # noqa: E402
+from _data import add_data_argument, photos  # noqa: E402
+from bench_quality import machine  # noqa: E402
 
 PATTERN = re.compile(r"MSE=([0-9.]+) \(Q=(\d+)\)")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    add_data_argument(ap)
     ap.add_argument("--limit", type=int, default=30)
     ap.add_argument("--qualities", type=int, nargs="+", default=[40, 60, 80, 90])
     args = ap.parse_args(argv)
-    files = sorted(args.data.glob("*.png"))
+    files = photos(args.data)
     files = files[:: max(1, len(files) // args.limit)][: args.limit]
     ratios: dict[int, list[float]] = {q: [] for q in args.qualities}
     with tempfile.TemporaryDirectory() as tmp:

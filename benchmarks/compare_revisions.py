@@ -19,7 +19,8 @@ import statistics
 import subprocess
 import sys
 
-DEFAULT_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cq100", "img")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _data import add_data_argument, photos  # noqa: E402
 
 _WORKER = """
 import json, sys, time
@@ -44,14 +45,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--old", required=True, help="root of the other checkout")
     p.add_argument("--new", default=os.path.join(os.path.dirname(__file__), ".."))
-    p.add_argument("--data", default=DEFAULT_DATA, help="folder of CQ100 images")
+    add_data_argument(p)
     p.add_argument("--images", type=int, default=20, help="every n-th image, n in all")
     p.add_argument("--ks", type=int, nargs="+", default=[16, 64, 256])
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
-    if not os.path.isdir(args.data):
-        sys.exit(f"compare_revisions.py: error: {args.data}: no such directory (CQ100 images)")
-    files = sorted(os.listdir(args.data))
+    files = [f.name for f in photos(args.data)]
     files = files[:: max(1, len(files) // args.images)][: args.images]
     roots = {"old": os.path.abspath(args.old), "new": os.path.abspath(args.new)}
     workers = {

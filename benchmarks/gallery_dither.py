@@ -19,7 +19,7 @@ import tempfile
 
 import jax
 import numpy as np
-from bench_quality import DEFAULT_DATA  # noqa: E402  (benchmarks/ on sys.path)
+from _data import add_data_argument, photos  # noqa: E402
 from PIL import Image, ImageDraw
 
 import jaxquant
@@ -34,8 +34,12 @@ def main() -> None:
     )
     p.add_argument("--zoom", type=int, default=3)
     p.add_argument("--out", required=True)
+    add_data_argument(p)
     args = p.parse_args()
-    path = os.path.join(DEFAULT_DATA, args.image + ".png")
+    names = {f.stem: f for f in photos(args.data)}
+    if args.image not in names:
+        p.error(f"--image {args.image}: no {args.image}.png in {args.data}")
+    path = names[args.image]
     image = np.asarray(Image.open(path).convert("RGB"))
     fit = jaxquant.quantize(jax.random.key(0), image, args.k)
     panels = [("original", image)]

@@ -19,6 +19,7 @@ import ast
 import json
 import os
 import statistics as st
+import sys
 import time
 
 import jax
@@ -27,7 +28,8 @@ from PIL import Image
 
 import jaxquant
 
-DEFAULT_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cq100", "img")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _data import add_data_argument, photos  # noqa: E402
 
 
 def sklearn_mse(image: np.ndarray, k: int, seed: int) -> float:
@@ -41,7 +43,7 @@ def sklearn_mse(image: np.ndarray, k: int, seed: int) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=DEFAULT_DATA)
+    add_data_argument(p)
     p.add_argument("-k", type=int, default=256)
     p.add_argument("--limit", type=int, default=40, help="first N images")
     p.add_argument("--repeats", type=int, default=3)
@@ -53,7 +55,7 @@ def main() -> None:
     if args.sklearn_cache and os.path.exists(args.sklearn_cache):
         with open(args.sklearn_cache) as f:
             cache = json.load(f)
-    files = sorted(f for f in os.listdir(args.data) if f.endswith(".png"))[: args.limit]
+    files = [f.name for f in photos(args.data, args.limit)]
     ratios = [[] for _ in configs]
     times = [[] for _ in configs]
     for i, name in enumerate(files):

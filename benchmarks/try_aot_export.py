@@ -23,7 +23,8 @@ import tempfile
 import time
 
 import jax
-from bench_quality import DEFAULT_DATA, machine  # noqa: E402  (benchmarks/ on sys.path)
+from _data import add_data_argument, photos  # noqa: E402
+from bench_quality import machine  # noqa: E402  (benchmarks/ on sys.path)
 from jax import export
 
 import jaxquant
@@ -33,8 +34,10 @@ from jaxquant._quantize import prepare
 K = 64
 
 
-def _setup():
-    image = jaxquant.load_image(os.path.join(DEFAULT_DATA, "macaws.png"))
+def _setup(data: str):
+    files = photos(data)
+    path = next((f for f in files if f.stem == "macaws"), files[0])  # macaws, as measured
+    image = jaxquant.load_image(str(path))
     opts = _fit.FitOptions.make(K)
     problem = prepare(image, K, opts).problem
     solver = opts.solver.resolve(K)
@@ -42,8 +45,8 @@ def _setup():
     return opts, leaves, tree
 
 
-def child(mode: str, path: str) -> None:
-    opts, leaves, tree = _setup()
+def child(mode: str, path: str, data: str) -> None:
+    opts, leaves, tree = _setup(data)
     fit = jax.jit(
         functools.partial(
             _fit.fit_problem, k=K, init=opts.init, seed_sample_size=opts.seed_sample_size
@@ -73,10 +76,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    add_data_argument(p)
     args = p.parse_args()
     if args.child:
-        child(*args.child)
+        child(*args.child, args.data)
         return
+    photos(args.data)  # one line, before any subprocess, when the data is missing
     with tempfile.TemporaryDirectory() as tmp:
         env = {
             **os.environ,
@@ -85,7 +90,7 @@ def main() -> None:
             "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
         }
         path = os.path.join(tmp, "fit.bin")
-        run = [sys.executable, __file__, "--child"]
+        run = [sys.executable, __file__, "--data", args.data, "--child"]
         subprocess.run([*run, "export", path], check=True, env=env)
         times: dict[str, list[float]] = {"aot": [], "jit": []}
         for _ in range(args.repeats):

@@ -17,8 +17,9 @@ import statistics as st
 
 import jax
 import numpy as np
+from _data import add_data_argument, photos  # noqa: E402
 from bench_dither import metrics, png_bytes
-from bench_quality import DEFAULT_DATA, machine  # noqa: E402  (benchmarks/ on sys.path)
+from bench_quality import machine  # noqa: E402  (benchmarks/ on sys.path)
 
 import jaxquant
 
@@ -36,11 +37,11 @@ def refined(image: np.ndarray, palette: np.ndarray, labels: np.ndarray) -> np.nd
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", default=DEFAULT_DATA)
+    add_data_argument(p)
     p.add_argument("--limit", type=int, default=10)
     p.add_argument("--ks", type=int, nargs="+", default=[16, 64, 256])
     args = p.parse_args()
-    names = sorted(n for n in os.listdir(args.data) if n.endswith(".png"))
+    names = [f.name for f in photos(args.data)]
     names = names[:: max(1, len(names) // args.limit)][: args.limit]
     print(f"{machine()}; {len(names)} CQ100 photos; refined / plain fs, medians")
     print("| K | MSE | blur MSE | SSIM | dE00 | bytes |\n|---|---|---|---|---|---|")

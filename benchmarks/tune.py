@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 import jax
 import numpy as np
@@ -19,18 +20,19 @@ from PIL import Image
 import jaxquant
 from jaxquant import solvers
 
-DEFAULT_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cq100", "img")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _data import add_data_argument, photos  # noqa: E402
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=DEFAULT_DATA)
+    add_data_argument(p)
     p.add_argument("--images", type=int, default=8, help="every n-th image, n images in all")
     p.add_argument("--ks", type=int, nargs="+", default=[16, 64, 256])
     p.add_argument("--optimizers", nargs="+", default=list(jaxquant.OPTIMIZERS))
     p.add_argument("--multipliers", type=float, nargs="+", default=[0.25, 0.5, 1, 2, 4])
     args = p.parse_args()
-    files = sorted(os.listdir(args.data))
+    files = [f.name for f in photos(args.data)]
     files = files[:: max(1, len(files) // args.images)][: args.images]
     images = [np.asarray(Image.open(os.path.join(args.data, f)).convert("RGB")) for f in files]
     print(f"images: {', '.join(files)}")
