@@ -67,9 +67,9 @@ def main() -> None:
     p.add_argument("--no-optimize", action="store_true", help="skip optimize=True (oxipng)")
     p.add_argument("--out", default=None, help="write the Markdown table here")
     args = p.parse_args()
-    if shutil.which("pngquant") is None:
-        sys.exit("pngquant is not on PATH")
     files = [f.name for f in photos(args.data, args.limit)]
+    if shutil.which("pngquant") is None:
+        sys.exit("pngquant is not on PATH: pip install pngquant-cli")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, name in enumerate(files):

@@ -110,9 +110,9 @@ def main() -> None:
     )
     p.add_argument("--crop", help="write gallery crops of this image name (e.g. sunset)")
     args = p.parse_args()
+    names = [f.name for f in photos(args.data)]
     if shutil.which("pngquant") is None:
         raise SystemExit("pngquant not found: pip install pngquant-cli")
-    names = [f.name for f in photos(args.data)]
     names = names[:: max(1, len(names) // args.limit)][: args.limit]  # spread over the set
     extra = [f"fs@{level:g}" for level in args.fs_levels]
     methods = ["pq-nofs", "pq", "none", "fs", *extra, "ordered"]

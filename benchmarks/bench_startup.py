@@ -56,11 +56,11 @@ def main(argv=None) -> int:
     ap.add_argument("--k", type=int, default=64)
     ap.add_argument("--out")
     args = ap.parse_args(argv)
+    files = photos(args.data)
     jq = shutil.which("jaxquant")
     pq = shutil.which("pngquant")
     if jq is None or pq is None:
         raise SystemExit("needs jaxquant and pngquant (pip install pngquant-cli) on PATH")
-    files = photos(args.data)
     photo = files[len(files) // 2]
     k = str(args.k)
     with tempfile.TemporaryDirectory() as tmp:
