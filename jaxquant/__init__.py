@@ -46,6 +46,7 @@ _EXPORTS = {
     "remap": "jaxquant._remap",
     "save": "jaxquant.io",
     "save_png": "jaxquant.io",
+    "set_cpu_threads": "jaxquant._threads",
     "shard_files": "jaxquant._batch",
     "soft_quantize": "jaxquant.soft",
 }
@@ -109,6 +110,7 @@ __all__ = [
     "save",
     "save_png",
     "seeding",
+    "set_cpu_threads",
     "shard_files",
     "soft",
     "soft_quantize",
@@ -149,6 +151,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from jaxquant._fit import FitOptions, fit_palette
     from jaxquant._quantize import kmeans, paper_options, quantize, quantize_pil
     from jaxquant._remap import QuantizeResult, remap
+    from jaxquant._threads import set_cpu_threads
     from jaxquant.io import load_image, save, save_png
     from jaxquant.kernels import assign
     from jaxquant.problem import ColourSet

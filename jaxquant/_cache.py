@@ -34,6 +34,8 @@ import tempfile
 import types
 from typing import Any
 
+from jaxquant._threads import cpu_threads
+
 __all__ = [
     "MAX_PROGRAMS",
     "StoredProgram",
@@ -334,6 +336,7 @@ def _environment() -> str:
                 os.environ.get("XLA_FLAGS", ""),
                 os.environ.get("LIBTPU_INIT_ARGS", ""),
                 _cpu(),
+                cpu_threads(),  # XLA may split loops by the size of its thread pool
             )
         )
     config = [

@@ -31,8 +31,7 @@ import numpy as np
 
 from jaxquant import _checks, palettes
 from jaxquant._cache import StoredProgram
-from jaxquant._sampling import sample_index
-from jaxquant.problem import ColourSet, has_few_colours
+from jaxquant.problem import ColourSet, draw_rows, has_few_colours
 from jaxquant.seeding import Initializer, get_initializer, seed_around
 from jaxquant.solvers import SQ, FitResult, Solver, Status
 
@@ -293,7 +292,8 @@ def fit_problem(
     if problem.num_rows <= seed_sample_size:
         palette = seed_around(key_seed, problem.coordinates(), k, w, init=init, fixed=at)
     else:
-        rows = sample_index(key_sample, w, (seed_sample_size,))
+        # By weight, or uniformly without a CDF over every row (a photo's rows are equal).
+        rows = draw_rows(key_sample, problem.sampling_cdf(), (seed_sample_size,))
         palette = seed_around(key_seed, problem.coordinates(rows), k, init=init, fixed=at)
     palette = palette.astype(problem.float_dtype)
     if m:

@@ -55,6 +55,7 @@ __all__ = [
     "Lloyd",
     "LloydState",
     "OPTIMIZERS",
+    "POLISH_ROWS",
     "SQ",
     "SQState",
     "Solver",
@@ -231,6 +232,12 @@ class SQState(NamedTuple):
     done: jax.Array
     num_steps: jax.Array
 
+
+POLISH_ROWS = 1 << 20
+"""Rows the Lloyd polish after SQ runs on: sets with more rows (images above about
+1 MP) are polished on this many rows drawn by weight. The means of ~4,000 rows per colour
+at k = 256 are as good as those of all rows, at a fraction of the cost (a 12 MP photo:
+about 11x less; ``benchmarks/profile_phases.py``)."""
 
 _EMA_DECAY = 0.9
 _CHECK_EVERY = 20
@@ -495,13 +502,25 @@ class SQ:
             if record:
                 steps = palettes.reshape((num_steps,) + first.shape)
                 history = jnp.concatenate([first[None], steps])
-        result = s._polish(problem, state.palette, frozen)
+        result = s._polish(jax.random.fold_in(key, num_steps), problem, state.palette, frozen)
         status = jnp.where(jnp.all(jnp.isfinite(result)), Status.OK, Status.DIVERGED)
         return FitResult(result, losses, state.num_steps, status.astype(jnp.int32), history)
 
-    def _polish(self, problem: ColourSet, palette: jax.Array, frozen=None) -> jax.Array:
+    def _polish(self, key, problem: ColourSet, palette: jax.Array, frozen=None) -> jax.Array:
+        """The Lloyd steps after SQ, with empty entries relocated; on at most
+        :data:`POLISH_ROWS` rows drawn by weight for larger sets."""
         if not self.num_lloyd_steps:
             return palette
+        if problem.num_rows > POLISH_ROWS:
+            rows = draw_rows(key, problem.sampling_cdf(), (POLISH_ROWS,))
+            problem = ColourSet(
+                jnp.asarray(problem.colours)[rows],
+                jnp.ones((POLISH_ROWS,), jnp.float32),
+                POLISH_ROWS,
+                problem.space,
+                True,
+                problem.alpha,
+            )
         if problem.integer and problem.space == "rgb" and not problem.alpha:
             return _lloyd_rounded(
                 palette,
@@ -510,6 +529,7 @@ class SQ:
                 num_steps=self.num_lloyd_steps,
                 layout=self.layout,
                 frozen=frozen,
+                relocate=True,
             )
         palette, _, _ = _lloyd(
             palette,
@@ -518,12 +538,58 @@ class SQ:
             num_steps=self.num_lloyd_steps,
             layout=self.layout,
             frozen=frozen,
+            relocate=True,
         )
         return palette
 
 
 # --------------------------------------------------------------------------------------
 # Lloyd's k-means.
+
+
+# Candidates for an entry that received no colours: the worst-served row of each of a
+# few runs of rows per assignment chunk (scikit-learn's KMeans moves empty clusters to
+# the points farthest from their centres); a few per chunk cover an image without a sort.
+_CANDIDATE_GROUPS = 8
+
+
+def _worst_rows(colours: jax.Array, dist: jax.Array, weights: jax.Array):
+    """The farthest row of each of up to :data:`_CANDIDATE_GROUPS` runs of ``colours``:
+    ``(rows (g, c), squared distances (g,))``; rows of weight 0 never count (-1)."""
+    n = colours.shape[0]
+    groups = max(1, min(_CANDIDATE_GROUPS, n))
+    size = -(-n // groups)
+    d = jnp.where(weights > 0, dist.astype(jnp.float32), -1.0)
+    d = jnp.pad(d, (0, groups * size - n), constant_values=-1.0)
+    best = jnp.argmax(d.reshape(groups, size), axis=1) + jnp.arange(groups) * size
+    return colours[jnp.minimum(best, n - 1)], d[best]
+
+
+def _relocate_empty(palette, counts, pool, pool_dist, frozen):
+    """``palette`` with each entry that received no weight moved onto a candidate row.
+
+    Empty entries are refilled in order, each with the candidate farthest from the
+    palette (its distance to its old entry, then to the entries placed so far), so no two
+    land on the same colour; a candidate at distance 0 is never used, so an image with
+    fewer distinct colours than entries keeps its repeats. ``pool`` is in the palette's
+    coordinates and ``pool_dist`` holds squared distances on the same scale.
+    """
+    empty = counts <= 0 if frozen is None else (counts <= 0) & ~frozen
+    pool = pool.astype(palette.dtype)
+    pool_dist = pool_dist.astype(palette.dtype)
+
+    def refill(i, carry):
+        palette, far = carry
+        j = jnp.argmax(far)
+        use = empty[i] & (far[j] > 0)
+        palette = palette.at[i].set(jnp.where(use, pool[j], palette[i]))
+        moved = jnp.sum((pool - pool[j][None, :]) ** 2, axis=1)
+        return palette, jnp.where(use, jnp.minimum(far, moved), far)
+
+    def run(palette):
+        return jax.lax.fori_loop(0, palette.shape[0], refill, (palette, pool_dist))[0]
+
+    return jax.lax.cond(jnp.any(empty), run, lambda p: p, palette)
 
 
 def lloyd_step(
@@ -534,12 +600,15 @@ def lloyd_step(
     chunk_size: int = kernels.CHUNK_SIZE,
     layout: str | None = None,
     frozen: jax.Array | None = None,
+    relocate: bool = False,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """One exact Lloyd (k-means) iteration on weighted colours.
 
     Every colour is assigned to its nearest palette entry, and each entry moves to the
-    weighted mean of its colours; an entry with no colours stays where it is. Never
-    increases the squared loss.
+    weighted mean of its colours. An entry with no colours stays where it is, or, with
+    ``relocate``, moves onto one of the colours farthest from their entries (as
+    scikit-learn's ``KMeans`` relocates empty clusters), so that it serves colours
+    again. Without ``relocate`` it never increases the squared loss.
 
     Args:
       palette: ``(k, c)`` float palette.
@@ -549,6 +618,8 @@ def lloyd_step(
       layout: the nearest-colour search (:data:`jaxquant.kernels.LAYOUTS`).
       frozen: optional ``(k,)`` bool: entries that stay where they are (they still take
         their colours).
+      relocate: move entries that received no weight onto far colours (never ``frozen``
+        ones).
 
     Returns:
       ``(new_palette, loss_before, counts)``: the loss (weighted mean squared distance) of
@@ -561,6 +632,14 @@ def lloyd_step(
     counts = jax.ops.segment_sum(w, idx, num_segments=k)
     move = counts > 0 if frozen is None else (counts > 0) & ~frozen
     new = jnp.where(move[:, None], sums / jnp.maximum(counts, 1e-30)[:, None], palette)
+    if relocate:
+        chunk = chunk_rows(colours.shape[0], chunk_size)
+        pool, pool_dist = jax.vmap(_worst_rows)(
+            in_chunks(colours, chunk), in_chunks(dist, chunk), in_chunks(w, chunk)
+        )
+        new = _relocate_empty(
+            new, counts, pool.reshape(-1, colours.shape[1]), pool_dist.reshape(-1), frozen
+        )
     loss = jnp.sum(w * dist) / jnp.maximum(jnp.sum(w), 1e-30)
     return new, loss, counts
 
@@ -574,6 +653,7 @@ def _lloyd_rounded(
     layout: str | None = None,
     chunk_size: int = kernels.CHUNK_SIZE,
     frozen: jax.Array | None = None,
+    relocate: bool = False,
 ) -> jax.Array:
     """Lloyd steps for uint8 colours, each against the palette rounded to uint8.
 
@@ -581,7 +661,9 @@ def _lloyd_rounded(
     colour of the *rounded* palette (the exact integer assignment, 3x faster than the
     float one) and moves each palette colour to the weighted mean of its colours: Lloyd's
     step for the palette that will actually be used. The sums are accumulated chunk by
-    chunk, so the step needs ``O(chunk_size)`` memory beyond its inputs.
+    chunk, so the step needs ``O(chunk_size)`` memory beyond its inputs. With
+    ``relocate``, entries that received no colour move onto far colours (as in
+    :func:`lloyd_step`).
     """
     k, c = palette.shape
     chunk = chunk_rows(colours.shape[0], chunk_size)
@@ -594,15 +676,21 @@ def _lloyd_rounded(
         def accumulate(carry, part):
             sums, counts = carry
             xc, wc = part
-            idx, _ = kernels.assign(xc, rounded, chunk_size=chunk, layout=layout)
+            idx, dist = kernels.assign(xc, rounded, chunk_size=chunk, layout=layout)
             sums = sums + jax.ops.segment_sum(wc[:, None] * xc.astype(jnp.float32), idx, k)
-            return (sums, counts + jax.ops.segment_sum(wc, idx, k)), None
+            worst = _worst_rows(xc, dist, wc) if relocate else None
+            return (sums, counts + jax.ops.segment_sum(wc, idx, k)), worst
 
         zeros = (jnp.zeros((k, c), jnp.float32), jnp.zeros((k,), jnp.float32))
-        (sums, counts), _ = jax.lax.scan(accumulate, zeros, (xs, ws))
+        (sums, counts), worst = jax.lax.scan(accumulate, zeros, (xs, ws))
         mean = sums / (255.0 * jnp.maximum(counts, 1e-30))[:, None]
         move = counts > 0 if frozen is None else (counts > 0) & ~frozen
-        return jnp.where(move[:, None], mean, palette), None
+        new = jnp.where(move[:, None], mean, palette)
+        if relocate:
+            pool = worst[0].reshape(-1, c).astype(jnp.float32) / 255.0
+            far = worst[1].reshape(-1) / 255.0**2
+            new = _relocate_empty(new, counts, pool, far, frozen)
+        return new, None
 
     return jax.lax.scan(step, palette, None, length=num_steps)[0]
 
@@ -633,6 +721,7 @@ def _lloyd(
     layout: str | None = None,
     chunk_size: int = kernels.CHUNK_SIZE,
     frozen: jax.Array | None = None,
+    relocate: bool = False,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """``num_steps`` Lloyd iterations in ``lax.scan``, stopping early on ``tol``.
 
@@ -645,7 +734,13 @@ def _lloyd(
 
         def run(palette):
             new, value, _ = lloyd_step(
-                palette, colours, weights, chunk_size=chunk_size, layout=layout, frozen=frozen
+                palette,
+                colours,
+                weights,
+                chunk_size=chunk_size,
+                layout=layout,
+                frozen=frozen,
+                relocate=relocate,
             )
             return new, value
 

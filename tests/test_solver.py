@@ -72,6 +72,36 @@ def test_lloyd_matches_numpy_reference():
     np.testing.assert_array_equal(counts, np.bincount(idx, minlength=6))
 
 
+def test_lloyd_step_relocates_empty_entries_onto_the_farthest_colours():
+    """Entries with no colours move onto the farthest colours, distinct ones, as
+    scikit-learn's KMeans relocates empty clusters; frozen entries never move."""
+    rng = np.random.default_rng(3)
+    colours = rng.random((302, 3)) * 0.2
+    colours[[40, 301]] = [[0.9, 0.9, 0.9], [0.9, 0.1, 0.9]]  # far from everything else
+    colours = jnp.asarray(colours, jnp.float32)
+    palette = jnp.asarray([[0.1, 0.1, 0.1], [5.0, 5.0, 5.0], [6.0, 6.0, 6.0], [7.0, 7.0, 7.0]])
+    w = jnp.ones(302)
+    kept, _, counts = jaxquant.lloyd_step(palette, colours, w)
+    np.testing.assert_array_equal(kept[1:], palette[1:])  # without relocate: left alone
+    new, _, _ = jaxquant.lloyd_step(palette, colours, w, relocate=True, chunk_size=64)
+    moved = {tuple(np.round(np.asarray(row, np.float64), 4).tolist()) for row in new[1:3]}
+    assert moved == {(0.9, 0.9, 0.9), (0.9, 0.1, 0.9)}  # the two far colours, once each
+    idx, _ = ref.assign(np.asarray(colours), np.asarray(new))
+    assert set(idx) >= {0, 1, 2}
+    frozen = jnp.asarray([False, True, False, False])
+    pinned, _, _ = jaxquant.lloyd_step(palette, colours, w, relocate=True, frozen=frozen)
+    np.testing.assert_array_equal(pinned[1], palette[1])
+
+
+@pytest.mark.parametrize("k", [16, 64, 256])
+def test_no_palette_entry_is_left_without_pixels(photo, k):
+    """An image with at least k distinct colours uses every entry (issue 18)."""
+    assert len(np.unique(photo.reshape(-1, 3), axis=0)) >= k
+    for seed in range(2):
+        result = jaxquant.quantize(jax.random.key(seed), photo, k, num_steps=200)
+        assert len(np.unique(np.asarray(result.indices))) == k
+
+
 def _fit(optimizer, lr=None, num_steps=60, k=8, tol=0.0):
     rng = np.random.default_rng(0)
     colours = rng.random((2048, 3)).astype(np.float32)

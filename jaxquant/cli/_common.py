@@ -28,6 +28,7 @@ __all__ = [
     "palette_flag",
     "read_palette_flag",
     "start_distributed",
+    "start_threads",
 ]
 
 
@@ -55,6 +56,22 @@ def cache_dir(flag: str | None) -> str | None:
     if flag is not None:
         return flag or None
     return default_cache_dir() or None
+
+
+def start_threads(args, default: int | None) -> None:
+    """Start JAX's CPU backend with ``--threads`` compute threads, or ``default``
+    (``None``: one per core) when the flag is not given (:func:`jaxquant.set_cpu_threads`).
+
+    A no-op once JAX's backends have started (a test or a caller in the same process).
+    """
+    from jaxquant._threads import set_cpu_threads
+
+    threads = getattr(args, "threads", None)
+    threads = default if threads is None else threads
+    try:
+        set_cpu_threads(threads)
+    except RuntimeError:
+        pass
 
 
 def enable_compilation_cache(path: str | None) -> None:

@@ -253,6 +253,14 @@ def _add_run_flags(p: argparse.ArgumentParser, *, verbose: bool = False) -> None
         "$JAXQUANT_CACHE_DIR or ~/.cache/jaxquant/xla)",
     )
     p.add_argument(
+        "--threads",
+        type=int_range(1, 4096),
+        default=None,
+        metavar="N",
+        help="CPU compute threads (default: 1 for one image, which keeps a busy machine "
+        "from slowing it; one per core for many images)",
+    )
+    p.add_argument(
         "-f",
         "--force",
         "--overwrite",

@@ -43,6 +43,7 @@ from jaxquant.cli._common import (
     palette_flag,
     quality_flag,
     start_distributed,
+    start_threads,
 )
 
 __all__ = ["IMAGE_SUFFIXES", "Job", "Summary", "collect", "run"]
@@ -296,6 +297,7 @@ def run(args) -> int:
         raise UserError(str(e)) from None
     if distributed:
         start_distributed(args)
+    start_threads(args, None)
     if out_dir is not None:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)

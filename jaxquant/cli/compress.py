@@ -28,6 +28,7 @@ from jaxquant.cli._common import (
     quality_flag,
     sample_path,
     shown,
+    start_threads,
     stem,
 )
 from jaxquant.cli._parser import EXIT_QUALITY, EXIT_SKIPPED, SPEEDS, fit_options
@@ -115,6 +116,7 @@ def run(args) -> int:
         except (OSError, ValueError):
             metadata = None  # colour metadata is a courtesy; the image itself was read
     t_load = time.perf_counter() - t0
+    start_threads(args, 1)
     import jax
 
     import jaxquant

@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from jaxquant._checks import seed_key
-from jaxquant.cli._common import UserError, check_distributed, display, start_distributed
+from jaxquant.cli._common import (
+    UserError,
+    check_distributed,
+    display,
+    start_distributed,
+    start_threads,
+)
 from jaxquant.cli._parser import fit_options
 
 __all__ = ["collect_images", "run"]
@@ -87,6 +93,7 @@ def run(args) -> int:
         raise UserError(str(e)) from None
     if distributed:
         start_distributed(args)
+    start_threads(args, None)
     share = jaxquant.shard_files(files)
     fit: Any  # a dataset.DatasetFit: paths always stream
     try:
