@@ -67,7 +67,7 @@ class StochasticQuantization(
         starting centres.
       num_steps, batch_size, learning_rate, optimizer, num_lloyd_steps, tol: the SQ
         solver's options (:class:`jaxquant.SQ`); ``None`` takes jaxquant's defaults for
-        ``n_clusters`` (e.g. 1000 steps of ``16 · n_clusters`` rows in 512..2048).
+        ``n_clusters`` (e.g. 750 steps of ``16 · n_clusters`` rows in 512..2048).
       random_state: an int, a ``numpy.random.RandomState`` or ``None`` (scikit-learn's
         convention): the seed of the fit's PRNG key.
 

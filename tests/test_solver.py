@@ -275,7 +275,7 @@ def test_solvers_are_hashable_values_and_pytrees():
     assert leaves == [0.1]  # the learning rate is the one traced field
     assert jax.tree.leaves(jaxquant.Lloyd()) == []
     resolved = jaxquant.SQ().resolve(64)
-    assert (resolved.num_steps, resolved.batch_size, resolved.num_lloyd_steps) == (1000, 1024, 1)
+    assert (resolved.num_steps, resolved.batch_size, resolved.num_lloyd_steps) == (750, 1024, 1)
     assert resolved.learning_rate == pytest.approx(solvers.default_learning_rate("adam", 64))
     assert jaxquant.SQ(rank=3.0).resolve(16).num_lloyd_steps == 0
     assert resolved.resolve(64) is resolved

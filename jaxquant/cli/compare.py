@@ -19,6 +19,7 @@ from jaxquant.cli._common import (
     load_input,
     output,
     shown,
+    start_threads,
     stem,
 )
 from jaxquant.cli._parser import fit_options
@@ -40,6 +41,7 @@ def quantize_for_report(args, path, image, k: int):
 def run(args) -> int:
     """Run ``compare`` (``args`` from :func:`jaxquant.cli._parser.build_parser`)."""
     path = input_path(args)
+    start_threads(args, 1)
     if args.mode == "vector" and args.k > 256:
         raise UserError(f"-k {args.k}: an indexed PNG holds at most 256 colours; use 256 or fewer")
     suffixes = image_suffixes()

@@ -20,6 +20,7 @@ from jaxquant.cli._common import (
     load_input,
     output,
     shown,
+    start_threads,
     stem,
 )
 from jaxquant.cli.compare import quantize_for_report
@@ -30,6 +31,7 @@ __all__ = ["run"]
 def run(args) -> int:
     """Run ``sweep`` (``args`` from :func:`jaxquant.cli._parser.build_parser`)."""
     path = input_path(args)
+    start_threads(args, 1)
     inputs = [] if os.fspath(path) == STDIN else [path]
     name = stem(path)
     out = output(
