@@ -13,7 +13,7 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
 INITIALIZERS = ("kmeans++", "kmeans++-d1", "random")
 """Built-in seedings (:data:`jaxquant.seeding.INITIALIZERS`)."""
 
-SPACES = ("rgb", "linear-rgb", "cielab", "oklab")
+SPACES = ("rgb", "linear-rgb", "cielab", "oklab", "weighted-rgb")
 """Colour spaces a palette can be fitted in (:data:`jaxquant.colour.SPACES`)."""
 
 MODES = ("vector", "channel", "global")
