@@ -59,6 +59,10 @@ class Compressor:
       max_pixels: the decoder's limit (:func:`jaxquant.io.load_image`).
       cache_dir: :func:`jaxquant.enable_compilation_cache`'s directory (``None``: the
         default one; ``""``: none).
+      threads: JAX's CPU compute threads in this actor (:func:`jaxquant.set_cpu_threads`);
+        ``None``: the CPUs Ray gave the actor (at least 1), so that actors sharing a
+        machine do not each start one thread per core. Left as it is when JAX already
+        runs in the actor's process (the pool cannot be resized).
       **options: fitting options (:meth:`jaxquant.FitOptions.make`).
     """
 
@@ -75,6 +79,7 @@ class Compressor:
         runs: float = 0.0,
         max_pixels: int | None = None,
         cache_dir: str | None = None,
+        threads: int | None = None,
         **options: Any,
     ):
         import jaxquant
@@ -82,6 +87,10 @@ class Compressor:
         from jaxquant._remap import check_dither
         from jaxquant.dither import check_runs
 
+        try:
+            jaxquant.set_cpu_threads(threads or _actor_cpus())
+        except RuntimeError:  # JAX already runs in this process (an actor reused, a test)
+            pass
         jaxquant.enable_compilation_cache(cache_dir)
         jaxquant.FitOptions.make(k, **options)  # a bad option fails here, once
         self.k = k
@@ -219,6 +228,17 @@ class Compressor:
         columns["status"] = np.asarray(out["status"], dtype=object)
         columns["error"] = np.asarray(out["error"], dtype=object)
         return columns
+
+
+def _actor_cpus() -> int:
+    """The CPUs Ray assigned to this worker, at least 1 (1 outside Ray)."""
+    try:
+        import ray
+
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
+    except Exception:  # noqa: BLE001 - not in a Ray worker
+        return 1
+    return max(1, round(cpus))
 
 
 def compress_files(

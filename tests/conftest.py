@@ -29,6 +29,17 @@ if _XLA_CACHE:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under ``--dist loadgroup`` (CI's one run of the fast and slow tests), a test
+    without an ``xdist_group`` of its own goes with its file, as ``--dist loadfile``
+    deals them: the tests of a file share compiled programs. First, before xdist reads
+    the groups."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+
+
 @pytest.fixture(autouse=True)
 def _program_store_off():
     """Every test starts and ends with jaxquant's program store off (a test or a CLI call

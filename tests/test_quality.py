@@ -31,23 +31,30 @@ def _photos() -> list[tuple[str, np.ndarray]]:
     return [(os.path.basename(p), np.asarray(jaxquant.load_image(p))[..., :3]) for p in paths]
 
 
-def _sklearn_mse(image: np.ndarray, k: int) -> float:
+def _sklearn_mse(image: np.ndarray, k: int, seed: int = 0) -> float:
     from sklearn.cluster import KMeans
 
     pixels = image.reshape(-1, 3).astype(np.float64)
-    km = KMeans(n_clusters=k, n_init=1, random_state=0).fit(pixels)
+    km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(pixels)
     palette = np.clip(np.round(km.cluster_centers_), 0, 255)
     # Brute-force nearest rounded centre, in chunks to bound memory.
     total = sum(sq_dists(c, palette).min(1).sum() for c in np.array_split(pixels, 64))
     return float(total / pixels.size)
 
 
+SEEDS = (0, 1, 2)
+
+
 @pytest.mark.parametrize("k", [16, 64])
 def test_quantize_matches_sklearn_kmeans_on_photos(k):
+    # Median over three seeds on each side: one run of either method is a draw among
+    # local optima (on astronaut.png at k = 16 both spread over 60-65), and a test of one
+    # draw against one draw fails on luck; docs/benchmarks.md gives the per-image tail.
     ratios = []
     for _, image in _photos():
-        ours = float(jaxquant.quantize(jax.random.key(0), image, k).mse)
-        ratios.append(ours / _sklearn_mse(image, k))
+        ours = [float(jaxquant.quantize(jax.random.key(s), image, k).mse) for s in SEEDS]
+        theirs = [_sklearn_mse(image, k, s) for s in SEEDS]
+        ratios.append(float(np.median(ours) / np.median(theirs)))
     assert max(ratios) <= 1.05, ratios
     assert np.median(ratios) <= 1.02, ratios
 
