@@ -1,11 +1,12 @@
-"""Large images (12 and 24 MP): jaxquant against libimagequant in time, MSE and peak memory.
+"""Large images (2, 12 and 24 MP): jaxquant against libimagequant in time, MSE and peak memory.
 
 No photograph that large ships with the data, so each is a CQ100 photo (768x512)
-upscaled with Lanczos to 4000x3000 (12 MP) and 6000x4000 (24 MP). Every measurement runs
-in a fresh process of its own, so that its peak resident memory (``ru_maxrss``) is its
-own: the image is decoded and converted first, then the tool runs twice on it and the
-second call is timed (jaxquant warm: compiled by the first). jaxquant runs ``quantize``
-with its defaults and ``--threads`` compute threads (``jaxquant.set_cpu_threads``);
+upscaled with Lanczos to 1600x1200 (2 MP), 4000x3000 (12 MP) and 6000x4000 (24 MP).
+Every measurement runs in a fresh process of its own, so that its peak resident memory
+(``ru_maxrss``) is its own: the image is decoded and converted first, then the tool runs
+twice on it and the second call is timed (jaxquant warm: compiled by the first).
+jaxquant runs ``quantize`` with its defaults, once per ``--threads`` value (compute
+threads, ``jaxquant.set_cpu_threads``; 0: one per core, JAX's default);
 libimagequant is ``imagequant`` with dithering 0. The processes alternate per photo.
 
     python benchmarks/bench_large.py --out docs/benchmarks-large.md
@@ -23,7 +24,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _data import add_data_argument, photos  # noqa: E402
 
-SIZES = {"12 MP": (4000, 3000), "24 MP": (6000, 4000)}
+SIZES = {"2 MP": (1600, 1200), "12 MP": (4000, 3000), "24 MP": (6000, 4000)}
 
 _CHILD = r"""
 import json, resource, sys, time
@@ -70,48 +71,54 @@ def main(argv=None) -> int:
     add_data_argument(p)
     p.add_argument("--images", type=int, default=3, help="CQ100 photos to upscale")
     p.add_argument("--k", type=int, default=256)
-    p.add_argument("--threads", type=int, default=1, help="jaxquant's (0: one per core)")
+    p.add_argument(
+        "--threads", type=int, nargs="+", default=[1, 0], help="jaxquant's (0: one per core)"
+    )
     p.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     p.add_argument("--out")
     args = p.parse_args(argv)
     files = photos(args.data)
     picks = files[:: max(1, len(files) // args.images)][: args.images]
     rows = []
+    tools = [f"jaxquant {t}" for t in args.threads] + ["libimagequant"]
     for label in args.sizes:
-        per: dict[str, list[dict]] = {"jaxquant": [], "libimagequant": []}
+        per: dict[str, list[dict]] = {tool: [] for tool in tools}
         for f in picks:
-            for tool in per:
-                per[tool].append(measure(tool, f, SIZES[label], args.k, args.threads))
+            for tool in tools:
+                name, _, threads = tool.partition(" ")
+                per[tool].append(measure(name, f, SIZES[label], args.k, int(threads or 0)))
                 print(label, f.stem, tool, per[tool][-1], flush=True)
-        jq, lq = per["jaxquant"], per["libimagequant"]
-        rows.append(
-            (
-                label,
-                st.median(r["time"] for r in jq),
-                st.median(r["time"] for r in lq),
-                st.median(a["time"] / b["time"] for a, b in zip(jq, lq, strict=True)),
-                st.median(a["mse"] / b["mse"] for a, b in zip(jq, lq, strict=True)),
-                st.median(r["peak"] for r in jq) / 2**20,
-                st.median(r["peak"] for r in lq) / 2**20,
+        lq = per["libimagequant"]
+        for t in args.threads:
+            jq = per[f"jaxquant {t}"]
+            rows.append(
+                (
+                    label,
+                    "one per core" if t == 0 else str(t),
+                    st.median(r["time"] for r in jq),
+                    st.median(r["time"] for r in lq),
+                    st.median(a["time"] / b["time"] for a, b in zip(jq, lq, strict=True)),
+                    st.median(a["mse"] / b["mse"] for a, b in zip(jq, lq, strict=True)),
+                    st.median(r["peak"] for r in jq) / 2**20,
+                    st.median(r["peak"] for r in lq) / 2**20,
+                )
             )
-        )
     import jax
 
-    threads = "one per core" if args.threads == 0 else str(args.threads)
     lines = [
         f"{os.cpu_count()} CPU cores, JAX {jax.__version__}; K = {args.k}; "
-        f"{len(picks)} CQ100 photos ({', '.join(f.stem for f in picks)}) upscaled; "
-        f"jaxquant with {threads} compute thread(s). Medians; ratios are medians of "
-        "per-photo ratios. Peak memory is the process's peak resident set (the decoded "
-        "image, the interpreter and, for jaxquant, JAX's runtime included).",
+        f"{len(picks)} CQ100 photos ({', '.join(f.stem for f in picks)}) upscaled. "
+        "Medians; ratios are medians of per-photo ratios. Peak memory is the process's "
+        "peak resident set (the decoded image, the interpreter and, for jaxquant, JAX's "
+        "runtime included).",
         "",
-        "| size | jaxquant (s) | libimagequant (s) | time ratio | MSE ratio "
+        "| size | jaxquant threads | jaxquant (s) | libimagequant (s) | time ratio | MSE ratio "
         "| jaxquant peak (MiB) | libimagequant peak (MiB) | peak ratio |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for label, tj, tl, tr, mr, pj, pl in rows:
+    for label, th, tj, tl, tr, mr, pj, pl in rows:
         lines.append(
-            f"| {label} | {tj:.2f} | {tl:.2f} | {tr:.2f} | {mr:.3f} | {pj:.0f} | {pl:.0f} "
+            f"| {label} | {th} | {tj:.2f} | {tl:.2f} | {tr:.2f} | {mr:.3f} | {pj:.0f} | {pl:.0f} "
             f"| {pj / pl:.2f} |"
         )
     text = "\n".join(lines) + "\n"

@@ -40,7 +40,7 @@ import jaxquant
 from jaxquant import kernels, seeding
 from jaxquant._fit import FitOptions
 from jaxquant._quantize import prepare
-from jaxquant.problem import ColourSet
+from jaxquant.problem import ColourSet, draw_rows
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _data import add_data_argument, photos  # noqa: E402
@@ -59,10 +59,8 @@ NAMES = {
 
 @functools.partial(jax.jit, static_argnames=("k", "size"))
 def _seed(key, problem: ColourSet, *, k: int, size: int):
-    from jaxquant._sampling import sample_index
-
-    w = jnp.asarray(problem.weights, jnp.float32)
-    rows = sample_index(key, w, (size,))
+    # As fit_problem draws the seeding sample: uniformly, without a CDF, for a photo.
+    rows = draw_rows(key, problem.sampling_cdf(), (size,))
     return seeding.kmeans_plusplus(key, problem.coordinates(rows), k)
 
 
@@ -154,8 +152,10 @@ def main(argv=None) -> None:
     p.add_argument("--ks", type=int, nargs="+", default=[16, 64, 256])
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--large-ks", type=int, nargs="*", default=[256], help="K on the 12 MP image")
+    p.add_argument("--threads", type=int, default=1, help="compute threads (0: one per core)")
     p.add_argument("--out")
     args = p.parse_args(argv)
+    jaxquant.set_cpu_threads(args.threads or None)
     files = photos(args.data)
     picks = files[:: max(1, len(files) // args.images)][: args.images]
     images = [np.asarray(Image.open(f).convert("RGB")) for f in picks]
@@ -172,7 +172,8 @@ def main(argv=None) -> None:
             rows.append(("4000x3000 (12 MP)", k, measure(big, k, max(3, args.repeats // 2))))
             print(rows[-1], flush=True)
     names = ", ".join(f.stem for f in picks)
-    text = render(rows, f"{machine()}; CQ100 photos: {names}.")
+    threads = "one per core" if args.threads == 0 else str(args.threads)
+    text = render(rows, f"{machine()}; {threads} compute thread(s); CQ100 photos: {names}.")
     print(text)
     if args.out:
         write_report(args.out, "# Where the time goes", "profile_phases.py", argv, text)

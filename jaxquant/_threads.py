@@ -63,7 +63,8 @@ def set_cpu_threads(n: int | None) -> int | None:
     when the backend starts, and has no setting for it. This starts the backend while
     the calling thread may use only ``n`` cores, then gives every thread of the process
     its cores back, so the ``n`` threads are free to run on any core. The command line
-    calls it with ``--threads`` (default 1 for one image; see ``docs/benchmarks.md``).
+    calls it with ``--threads`` (default 1 for one image up to 1 MP; see
+    ``docs/scaling.md``).
 
     Call it before anything computes with JAX (``jax.devices()``, any array): the pool
     cannot be resized later. Linux only: elsewhere it leaves the backend alone.

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import jaxquant
@@ -70,3 +71,22 @@ def test_cli_threads_flag(tmp_path):
     )  # fmt: skip
     assert bad.returncode == 2  # argparse's usage, then one error line
     assert "error: argument --threads: must be in 1..4,096, got 0" in bad.stderr
+
+
+def test_one_image_default_threads_by_size():
+    from jaxquant.cli._common import SINGLE_THREAD_PIXELS, image_threads
+
+    assert image_threads(np.zeros((512, 768, 3), np.uint8)) == 1
+    assert image_threads(np.zeros((1, SINGLE_THREAD_PIXELS, 4), np.uint8)) == 1
+    assert image_threads(np.zeros((2, SINGLE_THREAD_PIXELS // 2 + 1), np.uint8)) is None
+
+
+def test_cli_compare_with_threads(tmp_path):
+    out = tmp_path / "cmp.png"
+    done = subprocess.run(
+        [sys.executable, "-m", "jaxquant.cli", "compare", "--sample", "-k", "8", "-o", str(out),
+         "--threads", "1", "--steps", "20"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_size > 0

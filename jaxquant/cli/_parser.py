@@ -257,8 +257,8 @@ def _add_run_flags(p: argparse.ArgumentParser, *, verbose: bool = False) -> None
         type=int_range(1, 4096),
         default=None,
         metavar="N",
-        help="CPU compute threads (default: 1 for one image, which keeps a busy machine "
-        "from slowing it; one per core for many images)",
+        help="CPU compute threads (default: 1 for one image up to 1 MP, which keeps a busy "
+        "machine from slowing it; one per core for larger images and for many images)",
     )
     p.add_argument(
         "-f",

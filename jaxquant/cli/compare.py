@@ -15,6 +15,7 @@ from jaxquant.cli._common import (
     UserError,
     display,
     image_suffixes,
+    image_threads,
     input_path,
     load_input,
     output,
@@ -41,7 +42,6 @@ def quantize_for_report(args, path, image, k: int):
 def run(args) -> int:
     """Run ``compare`` (``args`` from :func:`jaxquant.cli._parser.build_parser`)."""
     path = input_path(args)
-    start_threads(args, 1)
     if args.mode == "vector" and args.k > 256:
         raise UserError(f"-k {args.k}: an indexed PNG holds at most 256 colours; use 256 or fewer")
     suffixes = image_suffixes()
@@ -62,9 +62,10 @@ def run(args) -> int:
         )
     log = sys.stderr if "-" in (os.fspath(out), os.fspath(hist or "")) else sys.stdout
 
+    image, _ = load_input(path, args)
+    start_threads(args, image_threads(image))
     from jaxquant import io, report
 
-    image, _ = load_input(path, args)
     result = quantize_for_report(args, path, image, args.k)
     num_bytes = len(io.encode(result))
     caption = report.default_caption(args.k, float(result.mse), num_bytes=num_bytes)

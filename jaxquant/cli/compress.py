@@ -22,6 +22,7 @@ from jaxquant.cli._common import (
     STDIN,
     UserError,
     display,
+    image_threads,
     load_input,
     output,
     palette_flag,
@@ -116,7 +117,7 @@ def run(args) -> int:
         except (OSError, ValueError):
             metadata = None  # colour metadata is a courtesy; the image itself was read
     t_load = time.perf_counter() - t0
-    start_threads(args, 1)
+    start_threads(args, image_threads(image))
     import jax
 
     import jaxquant
