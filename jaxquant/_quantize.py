@@ -25,7 +25,7 @@ import numpy as np
 
 from jaxquant import _checks, _modes
 from jaxquant._fit import FitOptions, fit_palette, is_lossless, lossless_fit
-from jaxquant._remap import QuantizeResult, build_result, check_dither, remap
+from jaxquant._remap import QuantizeResult, build_result, check_dither, remap, remap_colour_set
 from jaxquant.dither import check_runs
 from jaxquant.problem import ColourSet, has_few_colours
 from jaxquant.solvers import Lloyd, Status
@@ -312,17 +312,36 @@ def quantize_prepared(
             f"(status {Status(status).name})"
         )
     squeeze = prep.squeeze
-    image = prep.image[:, :, 0] if squeeze else prep.image
-    mapping = functools.partial(
-        remap,
-        image,
-        space=prep.problem.space,
-        loss=getattr(opts.solver, "objective", None),
-        layout=getattr(opts.solver, "layout", None),
-        dither=dither,
-        dither_level=dither_level if dither != "none" else None,
-        runs=runs,
-    )
+    loss = getattr(opts.solver, "objective", None)
+    layout = getattr(opts.solver, "layout", None)
+    level = dither_level if dither != "none" else None
+    if prep.inverse is None:
+        # The fitted set has one row per pixel: map it, rather than let remap build the
+        # same set again (a 12 MP photo's padded rows and weights: 88 MB).
+        method, level = check_dither(dither, level)
+        mapping = functools.partial(
+            remap_colour_set,
+            prep.problem,
+            shape=_checks.check_image_shape(tuple(prep.image.shape)),
+            squeeze=squeeze,
+            dtype=np.dtype(prep.image.dtype),
+            loss=loss,
+            layout=layout,
+            method=method,
+            level=level,
+            runs=check_runs(runs),
+        )
+    else:
+        mapping = functools.partial(
+            remap,
+            prep.image[:, :, 0] if squeeze else prep.image,
+            space=prep.problem.space,
+            loss=loss,
+            layout=layout,
+            dither=dither,
+            dither_level=level,
+            runs=runs,
+        )
     result = mapping(fit.palette)
     if dither == "none" and not runs and not prep.problem.alpha:
         result = _use_every_entry(prep.image, result, mapping, len(opts.fixed))

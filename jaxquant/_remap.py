@@ -27,6 +27,7 @@ __all__ = [
     "check_dither",
     "opacity_groups",
     "remap",
+    "remap_colour_set",
     "score_labels",
 ]
 
@@ -383,6 +384,37 @@ def remap(
         problem = ColourSet.from_image(arr, space=space or "rgb")
         shape = _checks.check_image_shape(tuple(arr.shape))
         dtype = np.dtype(arr.dtype)
+    return remap_colour_set(
+        problem,
+        palette,
+        shape=shape,
+        squeeze=squeeze,
+        dtype=dtype,
+        loss=loss,
+        layout=layout,
+        method=method,
+        level=level,
+        runs=runs,
+    )
+
+
+def remap_colour_set(
+    problem: ColourSet,
+    palette,
+    *,
+    shape: tuple[int, int, int] | None,
+    squeeze: bool,
+    dtype: np.dtype,
+    loss: Loss | None,
+    layout: str | None,
+    method: str,
+    level: float,
+    runs: float,
+) -> QuantizeResult:
+    """:func:`remap`'s work once its arguments are checked: ``problem`` is the image's
+    colour set (``ColourSet.from_image``, one row per pixel) and ``shape`` its
+    ``(H, W, C)``, or ``None`` for a colour set's own rows. ``quantize`` passes the set
+    it fitted, so a large image is not held twice."""
     pal = _palette_for(problem, palette)
     labels, mse, value = _assign_jit(problem, pal, loss=loss, layout=layout)
     if method == "none" and runs:

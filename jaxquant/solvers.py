@@ -474,14 +474,18 @@ class SQ:
         else:
             tol = s.tol
 
-            # Converted once and gathered per step. Gathering uint8 rows and converting
-            # them per step would save the (n, c) float copy, but XLA then fuses the
-            # conversion differently and palettes drift from the last bit on.
-            # TODO: measure that trade (memory vs bit-for-bit continuity) for issue 18.
-            points = problem.coordinates()
+            # Up to POLISH_ROWS rows the coordinates are converted once and gathered per
+            # step; a larger set's rows are gathered, then converted, per step, which
+            # spares the (n, c) float copy (a 12 MP photo: 144 MB and its conversion).
+            # The two round alike but XLA fuses them differently: the palettes differ
+            # in the last bits, so the small sets keep the first form and their results.
+            every = None if problem.num_rows > POLISH_ROWS else problem.coordinates()
+
+            def points(rows):
+                return problem.coordinates(rows) if every is None else every[rows]
 
             def step(state, rows):
-                new, value = s._update(state, points[rows], track=tol > 0, frozen=frozen)
+                new, value = s._update(state, points(rows), track=tol > 0, frozen=frozen)
                 return new, (value, new.palette if record else None)
 
             def maybe_step(state, rows):
