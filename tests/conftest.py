@@ -31,12 +31,13 @@ if _XLA_CACHE:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Under ``--dist loadgroup`` (CI's one run of the fast and slow tests), a test
+    """Under ``--dist loadgroup`` (CI's one run of the fast and slow tests), a fast test
     without an ``xdist_group`` of its own goes with its file, as ``--dist loadfile``
-    deals them: the tests of a file share compiled programs. First, before xdist reads
-    the groups."""
+    deals them: the tests of a file share compiled programs. Slow tests are dealt one by
+    one, so that a file of long ones does not hold one worker while the other idles.
+    First, before xdist reads the groups."""
     for item in items:
-        if item.get_closest_marker("xdist_group") is None:
+        if item.get_closest_marker("xdist_group") is None and not item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.xdist_group(item.path.stem))
 
 
