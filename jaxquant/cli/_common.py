@@ -62,8 +62,8 @@ def cache_dir(flag: str | None) -> str | None:
 # One image up to this many pixels computes on one thread by default (``--threads``):
 # its programs are loops of small steps that a second thread does not speed up and a
 # busy core slows down. Larger images spend their time assigning every pixel, which
-# every core speeds up (2-core machine, K = 256, idle: 1.9 MP 0.35 s on one thread vs
-# 0.25 s on two; 12 MP 1.08 vs 0.82 s; 24 MP 3.1 vs 1.7 s; 0.4 MP level at 0.14 s).
+# every core speeds up (2-core machine, K = 256, idle, one thread vs two: 2 MP 0.37 vs
+# 0.33 s, 12 MP 0.96 vs 0.90 s, 24 MP 1.82 vs 1.66 s; 0.4 MP level at 0.13 s).
 SINGLE_THREAD_PIXELS = 1 << 20
 
 
