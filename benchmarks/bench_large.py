@@ -80,17 +80,16 @@ def main(argv=None) -> int:
     files = photos(args.data)
     picks = files[:: max(1, len(files) // args.images)][: args.images]
     rows = []
-    tools = [f"jaxquant {t}" for t in args.threads] + ["libimagequant"]
+    runs = [("jaxquant", t) for t in args.threads] + [("libimagequant", 0)]
     for label in args.sizes:
-        per: dict[str, list[dict]] = {tool: [] for tool in tools}
+        per: dict[tuple[str, int], list[dict]] = {run: [] for run in runs}
         for f in picks:
-            for tool in tools:
-                name, _, threads = tool.partition(" ")
-                per[tool].append(measure(name, f, SIZES[label], args.k, int(threads or 0)))
-                print(label, f.stem, tool, per[tool][-1], flush=True)
-        lq = per["libimagequant"]
+            for tool, threads in runs:
+                per[tool, threads].append(measure(tool, f, SIZES[label], args.k, threads))
+                print(label, f.stem, tool, threads, per[tool, threads][-1], flush=True)
+        lq = per["libimagequant", 0]
         for t in args.threads:
-            jq = per[f"jaxquant {t}"]
+            jq = per["jaxquant", t]
             rows.append(
                 (
                     label,

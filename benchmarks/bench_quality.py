@@ -151,7 +151,9 @@ def main(argv=None) -> None:
     )
     p.add_argument("--paper-limit", type=int, default=3, help="images for the paper's algorithm")
     p.add_argument("--paper-ks", type=int, nargs="+", default=[16, 64])
-    p.add_argument("--threads", type=int, default=1, help="jaxquant's compute threads (1)")
+    p.add_argument(
+        "--threads", type=int, default=1, help="jaxquant's compute threads (1; 0: one per core)"
+    )
     p.add_argument("--load", action="store_true", help="also time with one core kept busy")
     p.add_argument(
         "--perceptual", action="store_true", help="add the perceptual preset, CIEDE2000, SSIM"
@@ -161,7 +163,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
 
     files = [f.name for f in photos(args.data, args.limit)]
-    jaxquant.set_cpu_threads(args.threads)
+    jaxquant.set_cpu_threads(args.threads or None)
     rows = []
     for i, name in enumerate(files):
         image = np.asarray(Image.open(os.path.join(args.data, name)).convert("RGB"))
@@ -213,7 +215,7 @@ def render(rows, args) -> str:
     lines = [
         "<!-- written by benchmarks/bench_quality.py; do not edit by hand -->",
         f"{machine()}; {len({r['image'] for r in rows})} CQ100 images; jaxquant with "
-        f"{args.threads} compute thread(s).",
+        f"{args.threads or 'one per core'} compute thread(s).",
         "",
         "MSE: mean over pixels and channels of the squared error on 0..255 (lower is better). "
         "Ratios are medians over images of per-image ratios; times are medians of each "
